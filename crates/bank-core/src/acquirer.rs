@@ -1,0 +1,632 @@
+//! The `Acquirer` trait: what every payment provider implements.
+//!
+//! An acquirer is one configured *instance* of a provider (two Stripe accounts are two
+//! acquirers). It describes itself, declares its capabilities, builds the payment request
+//! of a transaction, and verifies notifications into an [`Outcome`] plus the exact [`Reply`]
+//! the provider expects. It never touches the store: the engine does, so the rules of the
+//! notification path (verify, find, check amount, compare-and-set, outbox) hold for all.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::hooks::Echeance;
+use crate::money::{Currency, Money};
+use crate::signer::FormSigner;
+use crate::transaction::{Billing, Transaction};
+
+/// Test or live: a test instance talks to the provider's test environment or sandbox.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Test environment or local sandbox.
+    #[default]
+    Test,
+    /// Real money.
+    Live,
+}
+
+impl Mode {
+    /// "test" or "live".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Test => "test",
+            Mode::Live => "live",
+        }
+    }
+}
+
+/// How much of a payment an acquirer can refund.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundSupport {
+    /// No refund.
+    None,
+    /// Only the whole amount.
+    Full,
+    /// Any part of the amount, several times.
+    Partial,
+}
+
+/// What an acquirer can do. The engine, the payment page and the conformance suite read
+/// these flags instead of probing for `Unsupported` errors.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// The payer pays on the provider's hosted page (redirect or auto-submitted form).
+    pub hosted_payment: bool,
+    /// Offline means (cheque, transfer): the transaction waits in `attente` until staff
+    /// marks it received.
+    pub offline: bool,
+    /// Only zero amounts (the `gratuit` provider).
+    pub zero_amount_only: bool,
+    /// A counter card terminal.
+    pub terminal: bool,
+    /// Server-to-server notifications (IPN, webhook).
+    pub server_notifications: bool,
+    /// Refunds.
+    pub refund: RefundSupport,
+    /// Capture of an authorisation.
+    pub capture: bool,
+    /// Cancellation of an authorisation.
+    pub cancel: bool,
+    /// Recurring payments (subscriptions).
+    pub recurring: bool,
+    /// A development simulation: refuses to run in live mode.
+    pub simulation: bool,
+    /// Accepted currencies.
+    pub currencies: Vec<Currency>,
+}
+
+impl Capabilities {
+    /// Nothing but EUR; callers set what they support.
+    pub fn new() -> Self {
+        Capabilities {
+            hosted_payment: false,
+            offline: false,
+            zero_amount_only: false,
+            terminal: false,
+            server_notifications: false,
+            refund: RefundSupport::None,
+            capture: false,
+            cancel: false,
+            recurring: false,
+            simulation: false,
+            currencies: vec![Currency::EUR],
+        }
+    }
+
+    /// True when the acquirer can take a payment of `amount`.
+    pub fn accepts(&self, amount: Money) -> bool {
+        self.currencies.contains(&amount.currency()) && (amount.is_zero() == self.zero_amount_only)
+    }
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Capabilities::new()
+    }
+}
+
+/// The type of a configuration parameter.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamKind {
+    /// Free text on one line.
+    Text,
+    /// Free text on several lines (instructions, postal address).
+    Multiline,
+    /// An absolute URL.
+    Url,
+    /// An e-mail address.
+    Email,
+    /// `true` or `false`.
+    Bool,
+    /// An integer.
+    Integer,
+    /// Hexadecimal digits (keys).
+    Hex,
+    /// One of the listed values.
+    Choice(&'static [&'static str]),
+}
+
+/// One configuration parameter of a provider, enough to generate a form or check a file.
+#[derive(Clone, Debug, Serialize)]
+pub struct Parameter {
+    /// Key in the instance's `options` table.
+    pub name: &'static str,
+    /// Label for a form.
+    pub caption: &'static str,
+    /// Type.
+    pub kind: ParamKind,
+    /// Must be given (unless it has a default).
+    pub required: bool,
+    /// Secret: never printed; in live mode it must come from the environment or a file.
+    pub secret: bool,
+    /// Default value, as text.
+    pub default: Option<&'static str>,
+}
+
+impl Parameter {
+    /// A required, non-secret text parameter.
+    pub const fn text(name: &'static str, caption: &'static str) -> Self {
+        Parameter {
+            name,
+            caption,
+            kind: ParamKind::Text,
+            required: true,
+            secret: false,
+            default: None,
+        }
+    }
+
+    /// The same parameter with another kind.
+    pub const fn kind(mut self, kind: ParamKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// The same parameter, optional.
+    pub const fn optional(mut self) -> Self {
+        self.required = false;
+        self
+    }
+
+    /// The same parameter, secret.
+    pub const fn secret(mut self) -> Self {
+        self.secret = true;
+        self
+    }
+
+    /// The same parameter with a default (and so not required).
+    pub const fn default_value(mut self, value: &'static str) -> Self {
+        self.default = Some(value);
+        self.required = false;
+        self
+    }
+}
+
+/// What a provider says of itself.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProviderDescription {
+    /// Provider name as used in configuration (`cheque`, `stripe`).
+    pub name: &'static str,
+    /// Human caption.
+    pub caption: &'static str,
+    /// Configuration parameters.
+    pub parameters: Vec<Parameter>,
+}
+
+/// HTTP method of a form or notification.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// GET.
+    Get,
+    /// POST.
+    Post,
+}
+
+impl HttpMethod {
+    /// "GET" or "POST".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+        }
+    }
+}
+
+/// An HTML form: fields in emission order (some providers sign them in this order).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Form {
+    /// Where the form is sent.
+    pub action: String,
+    /// GET or POST.
+    pub method: HttpMethod,
+    /// Hidden fields, in order.
+    pub fields: Vec<(String, String)>,
+    /// Label of the submit button.
+    pub submit_label: String,
+    /// Submitted by script as soon as shown (hosted payment pages).
+    pub auto_submit: bool,
+}
+
+/// What the payer's browser must be shown to pay with one acquirer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PaymentRequest {
+    /// Send the browser to this URL.
+    Redirect {
+        /// Target.
+        url: String,
+    },
+    /// Show (and usually auto-submit) a form.
+    Form(Form),
+    /// An HTML block the provider supplied.
+    Html {
+        /// The markup.
+        html: String,
+    },
+    /// Instructions (cheque payee and address, transfer IBAN and reference), with a form
+    /// by which the payer says "I will pay this way".
+    Instructions {
+        /// Heading.
+        heading: String,
+        /// Label and value pairs, in order.
+        details: Vec<(String, String)>,
+        /// The confirmation form.
+        confirm: Option<Form>,
+    },
+    /// Several buttons (the simulation's ok, echec, abandon).
+    Choices {
+        /// One form per choice.
+        forms: Vec<Form>,
+    },
+    /// A counter terminal: the point of sale asks the server to charge it.
+    Terminal {
+        /// The instance to call.
+        instance: String,
+    },
+}
+
+/// Where a request comes from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// The payer's browser coming back (unsigned for some providers: never enough to settle
+    /// a payment on its own when the provider also notifies the server).
+    Browser,
+    /// Server to server (IPN, webhook).
+    Server,
+}
+
+impl Channel {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Browser => "browser",
+            Channel::Server => "server",
+        }
+    }
+}
+
+/// A notification exactly as received: nothing decoded, so signatures can be checked over
+/// the raw bytes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Browser return or server notification.
+    pub channel: Channel,
+    /// HTTP method.
+    pub method: HttpMethod,
+    /// Header names (lower case) and values.
+    pub headers: Vec<(String, String)>,
+    /// Raw query string, without `?`.
+    pub query: String,
+    /// Raw body.
+    pub body: Vec<u8>,
+    /// When it was received.
+    pub received_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for Notification {
+    // Bodies can be large and headers can carry credentials: show sizes, not contents.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notification")
+            .field("channel", &self.channel)
+            .field("method", &self.method)
+            .field("headers", &self.headers.len())
+            .field("query_len", &self.query.len())
+            .field("body_len", &self.body.len())
+            .field("received_at", &self.received_at)
+            .finish()
+    }
+}
+
+impl Notification {
+    /// A notification with no headers, query or body.
+    pub fn new(channel: Channel, method: HttpMethod, received_at: DateTime<Utc>) -> Self {
+        Notification {
+            channel,
+            method,
+            headers: Vec::new(),
+            query: String::new(),
+            body: Vec::new(),
+            received_at,
+        }
+    }
+
+    /// A browser POST of form fields (what offline providers' buttons send).
+    pub fn form_post(fields: &[(&str, &str)], received_at: DateTime<Utc>) -> Self {
+        let mut n = Notification::new(Channel::Browser, HttpMethod::Post, received_at);
+        n.body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish()
+            .into_bytes();
+        n.headers.push((
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ));
+        n
+    }
+
+    /// The first header of this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Decoded form fields: the body for a POST, the query for a GET.
+    pub fn fields(&self) -> Vec<(String, String)> {
+        let raw: &[u8] = match self.method {
+            HttpMethod::Post => &self.body,
+            HttpMethod::Get => self.query.as_bytes(),
+        };
+        url::form_urlencoded::parse(raw).into_owned().collect()
+    }
+
+    /// The first decoded field of this name.
+    pub fn field(&self, name: &str) -> Option<String> {
+        self.fields()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// The HTTP answer a provider expects to a notification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Content type.
+    pub content_type: String,
+    /// Body.
+    pub body: String,
+}
+
+impl Reply {
+    /// 200 with a plain-text body.
+    pub fn ok_text(body: impl Into<String>) -> Self {
+        Reply {
+            status: 200,
+            content_type: "text/plain; charset=utf-8".into(),
+            body: body.into(),
+        }
+    }
+
+    /// A plain-text reply with another status.
+    pub fn text(status: u16, body: impl Into<String>) -> Self {
+        Reply {
+            status,
+            content_type: "text/plain; charset=utf-8".into(),
+            body: body.into(),
+        }
+    }
+}
+
+/// What a verified notification says happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Paid (or authorised).
+    Paid,
+    /// Accepted but not yet collected (offline means, SEPA).
+    Waiting,
+    /// Refused or failed.
+    Failed,
+    /// The payer cancelled.
+    Cancelled,
+    /// A payment already made was reversed (SEPA rejected, chargeback).
+    LateFailure,
+    /// The provider refunded this amount (in total, so far).
+    Refunded {
+        /// Total refunded so far.
+        total: Money,
+    },
+    /// An instalment of the subscription whose first transaction is `reference` was paid.
+    InstalmentPaid,
+    /// An instalment failed: the subscription should be ended (`resilier`).
+    InstalmentFailed,
+    /// The subscription was ended at the provider.
+    SubscriptionEnded,
+    /// Authentic, but nothing to do (an event type we do not act on).
+    Nothing,
+}
+
+/// A notification whose authenticity the acquirer checked, decoded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verified {
+    /// Our transaction reference, if the notification carries one.
+    pub reference: Option<String>,
+    /// The installation id carried in provider metadata, if any.
+    pub installation: Option<String>,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The amount the provider says was paid, checked against the transaction.
+    pub amount: Option<Money>,
+    /// Provider authorisation or transaction number.
+    pub authorisation: Option<String>,
+    /// Provider subscription or card token.
+    pub subscription_id: Option<String>,
+    /// Provider error code.
+    pub error_code: Option<String>,
+    /// Provider error message, in words.
+    pub error_message: Option<String>,
+    /// A unique id of this notification at the provider (a Stripe event id), used to drop
+    /// exact duplicates.
+    pub event_id: Option<String>,
+    /// The exact reply the provider expects.
+    pub reply: Reply,
+    /// Decoded fields worth keeping in the history.
+    pub detail: serde_json::Value,
+}
+
+impl Verified {
+    /// A verified notification with `outcome` for `reference`, replying 200 with an empty body.
+    pub fn new(reference: Option<String>, outcome: Outcome) -> Self {
+        Verified {
+            reference,
+            installation: None,
+            outcome,
+            amount: None,
+            authorisation: None,
+            subscription_id: None,
+            error_code: None,
+            error_message: None,
+            event_id: None,
+            reply: Reply::ok_text(""),
+            detail: serde_json::Value::Null,
+        }
+    }
+}
+
+/// URLs of an instance's endpoints for one transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceUrls {
+    /// Where the payer's browser comes back.
+    pub return_url: String,
+    /// Where the provider notifies the server.
+    pub notify_url: String,
+    /// Where the payer lands after cancelling.
+    pub cancel_url: String,
+    /// Where our own forms (offline buttons, simulation) post.
+    pub action_url: String,
+}
+
+impl InstanceUrls {
+    /// The standard layout under `base_url`: `/bank/<instance>/{retour,notify,cancel,action}`.
+    pub fn standard(base_url: &str, instance: &str, reference: &str) -> Self {
+        let base = base_url.trim_end_matches('/');
+        let at = |what: &str| format!("{base}/bank/{instance}/{what}?ref={reference}");
+        InstanceUrls {
+            return_url: at("retour"),
+            notify_url: format!("{base}/bank/{instance}/notify"),
+            cancel_url: at("cancel"),
+            action_url: format!("{base}/bank/{instance}/action"),
+        }
+    }
+}
+
+/// Everything an acquirer may need to build a payment request, besides the transaction.
+#[derive(Clone, Debug)]
+pub struct PaymentContext {
+    /// This installation's id (carried in provider metadata).
+    pub installation: String,
+    /// Endpoint URLs.
+    pub urls: InstanceUrls,
+    /// Now (injected, so requests are reproducible).
+    pub now: DateTime<Utc>,
+    /// Billing data from the transaction and `renseigner_facturation`.
+    pub billing: Option<Billing>,
+    /// The schedule of a recurring payment, from `decrire_echeance`.
+    pub echeance: Option<Echeance>,
+    /// Signs our own forms (offline providers, simulation).
+    pub signer: FormSigner,
+}
+
+/// Everything an acquirer may need to verify a notification.
+#[derive(Clone, Debug)]
+pub struct VerifyContext {
+    /// This installation's id.
+    pub installation: String,
+    /// Now (injected, for timestamp tolerance).
+    pub now: DateTime<Utc>,
+    /// Verifies our own forms.
+    pub signer: FormSigner,
+}
+
+/// What a provider operation (refund, capture, cancel) returned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationResult {
+    /// The provider's id of the operation, if any.
+    pub provider_reference: Option<String>,
+    /// True when nothing was sent to a provider: staff does it by hand (refund a cheque).
+    pub manual: bool,
+}
+
+/// Identity of a configured instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceInfo {
+    /// Instance id (`stripe-E8E5`, `cheque`), used in URLs and stored as `mode`.
+    pub id: String,
+    /// Provider name.
+    pub provider: String,
+    /// Test or live.
+    pub mode: Mode,
+    /// Position on the payment page (lower first).
+    pub order: i32,
+    /// Label shown to payers.
+    pub caption: String,
+}
+
+/// A payment provider instance. See the module documentation.
+#[async_trait]
+pub trait Acquirer: Send + Sync + fmt::Debug {
+    /// Who this instance is.
+    fn info(&self) -> &InstanceInfo;
+
+    /// What it can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Builds what the payer's browser must be shown to pay `tx`.
+    ///
+    /// # Errors
+    /// A provider error (API down, amount not accepted).
+    async fn payment_request(
+        &self,
+        tx: &Transaction,
+        ctx: &PaymentContext,
+    ) -> Result<PaymentRequest, Error>;
+
+    /// Checks a notification's authenticity (signature, postback, form token) before
+    /// trusting any field, and decodes it.
+    ///
+    /// # Errors
+    /// [`Error::Verification`] for anything unauthentic or malformed: the engine stores it
+    /// for review, changes nothing and answers [`Acquirer::rejection_reply`].
+    async fn verify(&self, n: &Notification, ctx: &VerifyContext) -> Result<Verified, Error>;
+
+    /// The reply to a notification that failed verification.
+    fn rejection_reply(&self, _error: &Error) -> Reply {
+        Reply::text(400, "notification rejected")
+    }
+
+    /// Refunds `amount` of a paid transaction.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] by default.
+    async fn refund(&self, _tx: &Transaction, _amount: Money) -> Result<OperationResult, Error> {
+        Err(Error::Unsupported {
+            instance: self.info().id.clone(),
+            operation: "refund",
+        })
+    }
+
+    /// Captures an authorised payment.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] by default.
+    async fn capture(&self, _tx: &Transaction, _amount: Money) -> Result<OperationResult, Error> {
+        Err(Error::Unsupported {
+            instance: self.info().id.clone(),
+            operation: "capture",
+        })
+    }
+
+    /// Cancels an authorisation.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] by default.
+    async fn cancel(&self, _tx: &Transaction) -> Result<OperationResult, Error> {
+        Err(Error::Unsupported {
+            instance: self.info().id.clone(),
+            operation: "cancel",
+        })
+    }
+}

@@ -1,0 +1,137 @@
+//! Staff actions: mark an offline payment received, refund, abandon.
+
+use chrono::Duration;
+use serde_json::json;
+
+use super::{Committed, Engine, Intent};
+use crate::acquirer::RefundSupport;
+use crate::error::Error;
+use crate::money::Money;
+use crate::status::{Event, Status};
+use crate::transaction::{HistoryKind, Transaction};
+
+impl Engine {
+    fn manual_intent(&self, event: Event, instance: Option<String>, staff: &str, what: &str, extra: serde_json::Value) -> Intent {
+        Intent {
+            event: Some(event),
+            instance,
+            origin: Some(HistoryKind::Manual),
+            detail: json!({ "action": what, "staff": staff, "detail": extra }),
+            ..Intent::default()
+        }
+    }
+
+    async fn manual_commit(&self, tx: Transaction, intent: Intent, action: &'static str) -> Result<Transaction, Error> {
+        let (committed, after) = self.commit(tx, &intent).await?;
+        match committed {
+            Committed::Forbidden => Err(Error::NotAllowed {
+                action,
+                reference: after.reference,
+                status: after.status,
+            }),
+            _ => Ok(after),
+        }
+    }
+
+    /// Marks an offline payment (cheque, transfer) received. `instance` is the offline
+    /// instance that received it; it defaults to the transaction's `mode`. Marking an
+    /// already paid transaction again changes nothing.
+    ///
+    /// # Errors
+    /// [`Error::UnknownTransaction`], [`Error::UnknownInstance`], [`Error::Unsupported`]
+    /// for a non-offline instance, [`Error::NotAllowed`] (refunded transaction).
+    pub async fn mark_received(&self, reference: &str, instance: Option<&str>, staff: &str, note: &str) -> Result<Transaction, Error> {
+        let tx = self.transaction(reference).await?;
+        let id = instance
+            .map(str::to_string)
+            .or_else(|| tx.mode.clone())
+            .ok_or_else(|| Error::UnknownInstance { instance: "<none: the transaction has no mode>".into() })?;
+        let acq = self.registry.get(&id).ok_or_else(|| Error::UnknownInstance { instance: id.clone() })?;
+        if !acq.capabilities().offline {
+            return Err(Error::Unsupported { instance: id, operation: "mark received" });
+        }
+        let intent = self.manual_intent(Event::Pay, Some(id), staff, "mark_received", json!({ "note": note }));
+        self.manual_commit(tx, intent, "mark received").await
+    }
+
+    /// Refunds `amount` (the whole refundable amount when `None`) through the acquirer that
+    /// took the payment, then records it: `rembourse` when fully refunded, a partial refund
+    /// otherwise. The provider is called before the record; if recording then fails the
+    /// error says so and the provider's id is in the log.
+    ///
+    /// # Errors
+    /// [`Error::NotAllowed`] unless `ok`; [`Error::AmountNotAllowed`]; [`Error::Unsupported`];
+    /// the provider's error.
+    pub async fn refund(&self, reference: &str, amount: Option<Money>, staff: &str) -> Result<Transaction, Error> {
+        let tx = self.transaction(reference).await?;
+        if tx.status != Status::Ok {
+            return Err(Error::NotAllowed { action: "refund", reference: tx.reference, status: tx.status });
+        }
+        let mode = tx.mode.clone().ok_or_else(|| Error::UnknownInstance { instance: "<none>".into() })?;
+        let acq = self.registry.get(&mode).ok_or_else(|| Error::UnknownInstance { instance: mode.clone() })?;
+        let refundable = tx.refundable();
+        let amount = amount.unwrap_or(refundable);
+        let refuse = |reason: String| Error::AmountNotAllowed { action: "refund", reference: tx.reference.clone(), reason };
+        if amount.currency() != tx.amount.currency() {
+            return Err(refuse(format!("currency {} differs from {}", amount.currency(), tx.amount.currency())));
+        }
+        if amount.is_zero() || amount.minor() > refundable.minor() {
+            return Err(refuse(format!("{amount} is not between 0 and the refundable {refundable}")));
+        }
+        match acq.capabilities().refund {
+            RefundSupport::None => return Err(Error::Unsupported { instance: mode, operation: "refund" }),
+            RefundSupport::Full if amount != tx.amount => {
+                return Err(refuse(format!("{mode} refunds only the whole amount")))
+            }
+            _ => {}
+        }
+        let op = acq.refund(&tx, amount).await?;
+        tracing::info!(reference = %tx.reference, %amount, provider_reference = ?op.provider_reference, manual = op.manual, "refunded");
+        let total = tx.refunded.minor() + amount.minor();
+        let detail = json!({ "amount_minor": amount.minor(), "provider_reference": op.provider_reference, "manual": op.manual });
+        let mut intent = self.manual_intent(Event::Refund, Some(mode), staff, "refund", detail);
+        if total < tx.amount.minor() {
+            intent.event = None;
+            intent.refunded_total = Some(total);
+        }
+        self.manual_commit(tx, intent, "refund").await
+    }
+
+    /// Abandons a transaction (`commande`, `attente` or `echec`).
+    ///
+    /// # Errors
+    /// [`Error::NotAllowed`] for a paid or refunded transaction.
+    pub async fn abandon(&self, reference: &str, staff: &str) -> Result<Transaction, Error> {
+        let tx = self.transaction(reference).await?;
+        let intent = self.manual_intent(Event::Abandon, None, staff, "abandon", json!(null));
+        self.manual_commit(tx, intent, "abandon").await
+    }
+
+    /// Abandons the `commande` transactions older than the configured age; returns how many.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn abandon_stale(&self) -> Result<u64, Error> {
+        let before = self.clock.now() - Duration::hours(self.settings.abandon_after_hours);
+        let mut n = 0;
+        loop {
+            let batch = self.store.stale_commande(before, 200).await?;
+            if batch.is_empty() {
+                break;
+            }
+            let mut progressed = false;
+            for tx in batch {
+                let intent = self.manual_intent(Event::Abandon, None, "system", "abandon_stale", json!(null));
+                let (c, _) = self.commit(tx, &intent).await?;
+                if matches!(c, Committed::Transitioned { .. }) {
+                    n += 1;
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,422 @@
+//! The engine: creates transactions, offers payment choices, runs the notification path,
+//! delivers hooks from the outbox, and carries out staff actions.
+//!
+//! Every change of a transaction goes through [`Engine::commit`], which plans it with the
+//! transition table of [`crate::status`] and writes it with [`Store::apply`] (one database
+//! transaction, compare-and-set on the version), re-reading and re-planning on conflict.
+
+mod manual;
+mod notify;
+mod outbox;
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::Duration;
+use serde_json::json;
+use tokio::sync::Notify;
+
+pub use notify::{Effect, NotificationResult};
+pub use outbox::DeliveryReport;
+
+use crate::acquirer::{InstanceInfo, InstanceUrls, PaymentContext, PaymentRequest};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{EngineSettings, Installation};
+use crate::error::Error;
+use crate::hooks::{HookName, Hooks};
+use crate::registry::Registry;
+use crate::signer::FormSigner;
+use crate::status::{Event, Status, Transition};
+use crate::store::{Applied, Change, NewHistory, NewHook, NewNotification, Patch, Store};
+use crate::transaction::{HistoryKind, NewTransaction, Reference, Transaction};
+
+/// How many times a change is re-planned after losing a compare-and-set.
+const MAX_ATTEMPTS: usize = 16;
+
+/// One way to pay a transaction, for the payment page.
+#[derive(Debug, Clone)]
+pub struct PaymentChoice {
+    /// The instance.
+    pub instance: InstanceInfo,
+    /// What to show.
+    pub request: PaymentRequest,
+}
+
+/// The engine. Cheap to share behind an `Arc`.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    registry: Registry,
+    hooks: Arc<dyn Hooks>,
+    clock: Arc<dyn Clock>,
+    settings: EngineSettings,
+    installation: String,
+    base_url: String,
+    signer: FormSigner,
+    wake: Arc<Notify>,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("installation", &self.installation)
+            .field("store", &self.store)
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a change should do, before it is planned against the current status.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Intent {
+    /// The status event, or `None` to only record.
+    pub event: Option<Event>,
+    /// Instance involved.
+    pub instance: Option<String>,
+    /// Raw notification to store with the change.
+    pub notification: Option<NewNotification>,
+    /// Kind of the first history line (Notification or Manual).
+    pub origin: Option<HistoryKind>,
+    /// Details for history and hooks.
+    pub detail: serde_json::Value,
+    /// Provider fields to set on success.
+    pub authorisation: Option<String>,
+    /// Provider subscription token.
+    pub subscription_id: Option<String>,
+    /// Provider error code and message (failures).
+    pub error: Option<(Option<String>, Option<String>)>,
+    /// A refund: the new refunded total.
+    pub refunded_total: Option<i64>,
+    /// Extra hooks (subscription ones) when the change applies.
+    pub extra_hooks: Vec<HookName>,
+    /// Replace the transition's usual hooks (instalments call renouveler, not activer).
+    pub replace_hooks: Option<Vec<HookName>>,
+}
+
+/// What a committed change did.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Committed {
+    /// The status changed.
+    Transitioned { from: Status, to: Status },
+    /// Refunded in part; status unchanged.
+    PartialRefund { total: i64 },
+    /// Recorded; nothing changed (replay or stale).
+    NoOp,
+    /// Recorded; the event was not allowed in this status.
+    Forbidden,
+    /// A duplicate of a stored provider event: nothing written.
+    Duplicate,
+}
+
+impl Engine {
+    /// Opens the engine: migrates the store and checks that the database belongs to this
+    /// installation (a copied production database refuses to act elsewhere).
+    ///
+    /// # Errors
+    /// [`Error::InstallationMismatch`] or a store error.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        registry: Registry,
+        hooks: Arc<dyn Hooks>,
+        installation: &Installation,
+        settings: EngineSettings,
+    ) -> Result<Self, Error> {
+        store.migrate().await?;
+        let owner = store.claim_installation(&installation.id).await?;
+        if owner != installation.id {
+            return Err(Error::InstallationMismatch {
+                stored: owner,
+                configured: installation.id.clone(),
+            });
+        }
+        Ok(Engine {
+            store,
+            registry,
+            hooks,
+            clock: Arc::new(SystemClock),
+            settings,
+            installation: installation.id.clone(),
+            base_url: installation.base_url.clone(),
+            signer: FormSigner::new(installation.secret.clone()),
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The configured instances.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The installation id.
+    pub fn installation(&self) -> &str {
+        &self.installation
+    }
+
+    /// The signer of our own forms.
+    pub fn signer(&self) -> &FormSigner {
+        &self.signer
+    }
+
+    /// Now, from the engine's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// The host hooks.
+    pub fn hooks(&self) -> &Arc<dyn Hooks> {
+        &self.hooks
+    }
+
+    /// SPIP's `inserer_transaction`: creates a transaction, or recycles an identical one
+    /// still `commande` created within the recycle window unless `force` is set.
+    ///
+    /// # Errors
+    /// [`Error::InvalidTransaction`] or a store error.
+    pub async fn inserer_transaction(&self, new: NewTransaction) -> Result<Transaction, Error> {
+        new.validate()?;
+        let now = self.clock.now();
+        let since = (!new.force).then(|| now - Duration::minutes(self.settings.recycle_window_minutes));
+        let reference = Reference::generate(&self.installation);
+        let (tx, recycled) = self.store.insert_transaction(&new, &reference, now, since).await?;
+        tracing::info!(reference = %tx.reference, amount = %tx.amount, recycled, "transaction ready");
+        Ok(tx)
+    }
+
+    /// The transaction with this reference.
+    ///
+    /// # Errors
+    /// [`Error::UnknownTransaction`] or a store error.
+    pub async fn transaction(&self, reference: &str) -> Result<Transaction, Error> {
+        self.store
+            .transaction_by_reference(reference)
+            .await?
+            .ok_or_else(|| Error::UnknownTransaction {
+                reference: reference.to_string(),
+            })
+    }
+
+    /// The context an acquirer needs to build a payment request for `tx`.
+    pub async fn payment_context(&self, tx: &Transaction, instance: &str) -> PaymentContext {
+        let billing = match self.hooks.renseigner_facturation(tx).await {
+            Some(b) => Some(b),
+            None => tx.billing.clone(),
+        };
+        let echeance = if tx.recurring {
+            self.hooks.decrire_echeance(tx).await
+        } else {
+            None
+        };
+        PaymentContext {
+            installation: self.installation.clone(),
+            urls: InstanceUrls::standard(&self.base_url, instance, &tx.reference),
+            now: self.clock.now(),
+            billing,
+            echeance,
+            signer: self.signer.clone(),
+        }
+    }
+
+    /// The ways to pay `reference`, in configured order: enabled instances that accept its
+    /// amount and currency (only `gratuit`-like ones for a zero amount), and recurring ones
+    /// for a subscription. An instance whose request fails is left out with a warning.
+    ///
+    /// # Errors
+    /// [`Error::UnknownTransaction`], or [`Error::NotAllowed`] when the transaction can no
+    /// longer be paid.
+    pub async fn payment_choices(&self, reference: &str) -> Result<Vec<PaymentChoice>, Error> {
+        let tx = self.transaction(reference).await?;
+        if !matches!(tx.status, Status::Commande | Status::Echec | Status::Abandon) {
+            return Err(Error::NotAllowed {
+                action: "payment",
+                reference: tx.reference,
+                status: tx.status,
+            });
+        }
+        let mut out = Vec::new();
+        for acq in self.registry.enabled() {
+            let caps = acq.capabilities();
+            if !caps.accepts(tx.amount) || (tx.recurring && !caps.recurring) {
+                continue;
+            }
+            let ctx = self.payment_context(&tx, &acq.info().id).await;
+            match acq.payment_request(&tx, &ctx).await {
+                Ok(request) => out.push(PaymentChoice {
+                    instance: acq.info().clone(),
+                    request,
+                }),
+                Err(e) => tracing::warn!(instance = %acq.info().id, error = %e, "payment request failed"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Plans `intent` against the current state of `tx` and writes it, re-reading and
+    /// re-planning when another change won the compare-and-set.
+    pub(crate) async fn commit(
+        &self,
+        mut tx: Transaction,
+        intent: &Intent,
+    ) -> Result<(Committed, Transaction), Error> {
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.clock.now();
+            let (change, committed) = plan(&tx, intent, now);
+            match self.store.apply(change, now).await? {
+                Applied::Done { transaction, .. } => {
+                    if matches!(committed, Committed::Transitioned { .. } | Committed::PartialRefund { .. }) {
+                        self.wake.notify_one();
+                    }
+                    return Ok((committed, *transaction));
+                }
+                Applied::Duplicate => return Ok((Committed::Duplicate, tx)),
+                Applied::Conflict => {
+                    tx = self
+                        .store
+                        .transaction_by_id(tx.id)
+                        .await?
+                        .ok_or_else(|| Error::UnknownTransaction {
+                            reference: tx.reference.clone(),
+                        })?;
+                }
+            }
+        }
+        Err(Error::Contention {
+            reference: tx.reference,
+        })
+    }
+}
+
+/// Turns an intent into a change against `tx` as read.
+fn plan(tx: &Transaction, intent: &Intent, now: chrono::DateTime<chrono::Utc>) -> (Change, Committed) {
+    let mut history = Vec::new();
+    if let Some(kind) = intent.origin {
+        history.push(NewHistory {
+            kind,
+            from: None,
+            to: None,
+            instance: intent.instance.clone(),
+            link_notification: intent.notification.is_some(),
+            detail: intent.detail.clone(),
+        });
+    }
+    let mut patch = Patch::default();
+    let mut hooks = Vec::new();
+    let committed;
+
+    if let Some(total) = intent.refunded_total.filter(|_| intent.event.is_none()) {
+        // A partial refund: only a paid transaction, and only forwards.
+        if tx.status == Status::Ok && total > tx.refunded.minor() && total < tx.amount.minor() {
+            patch.refunded_minor = Some(total);
+            history.push(NewHistory {
+                kind: HistoryKind::PartialRefund,
+                from: Some(tx.status),
+                to: Some(tx.status),
+                instance: intent.instance.clone(),
+                link_notification: false,
+                detail: json!({ "refunded_minor": total }),
+            });
+            hooks.push(NewHook {
+                hook: HookName::TraiterRemboursement,
+                detail: json!({ "refunded_minor": total, "partial": true }),
+            });
+            committed = Committed::PartialRefund { total };
+        } else {
+            history.push(ignored(intent, tx.status, "refund total not above what is already refunded, or transaction not paid"));
+            committed = Committed::NoOp;
+        }
+    } else if let Some(event) = intent.event {
+        match tx.status.apply(event) {
+            Transition::To(to) => {
+                patch.status = Some(to);
+                if let Some(i) = &intent.instance {
+                    if matches!(event, Event::Pay | Event::Wait) || tx.mode.is_none() {
+                        patch.mode = Some(i.clone());
+                    }
+                }
+                patch.authorisation = intent.authorisation.clone();
+                patch.subscription_id = intent.subscription_id.clone();
+                match event {
+                    Event::Pay => {
+                        patch.paid_at = Some(now);
+                        patch.clear_error = true;
+                    }
+                    Event::Fail | Event::LateFailure => {
+                        if let Some((code, message)) = &intent.error {
+                            patch.error_code = code.clone();
+                            patch.error_message = message.clone();
+                        }
+                    }
+                    Event::Refund => patch.refunded_minor = Some(tx.amount.minor()),
+                    Event::Wait | Event::Abandon => {}
+                }
+                history.push(NewHistory {
+                    kind: HistoryKind::Transition,
+                    from: Some(tx.status),
+                    to: Some(to),
+                    instance: intent.instance.clone(),
+                    link_notification: false,
+                    detail: json!({ "event": event }),
+                });
+                let names = intent
+                    .replace_hooks
+                    .clone()
+                    .unwrap_or_else(|| HookName::for_transition(tx.status, to, tx.recurring));
+                for hook in names.into_iter().chain(intent.extra_hooks.iter().copied()) {
+                    hooks.push(NewHook {
+                        hook,
+                        detail: json!({ "from": tx.status, "to": to, "event": event, "detail": intent.detail }),
+                    });
+                }
+                committed = Committed::Transitioned { from: tx.status, to };
+            }
+            Transition::NoOp => {
+                history.push(ignored(intent, tx.status, "replay or stale notice: no change"));
+                committed = Committed::NoOp;
+            }
+            Transition::Forbidden => {
+                history.push(ignored(intent, tx.status, "transition not allowed"));
+                committed = Committed::Forbidden;
+            }
+        }
+    } else {
+        // Record only; subscription hooks (resilier) still need a version bump for their key.
+        for hook in &intent.extra_hooks {
+            hooks.push(NewHook {
+                hook: *hook,
+                detail: json!({ "detail": intent.detail }),
+            });
+        }
+        committed = Committed::NoOp;
+    }
+    (
+        Change {
+            transaction_id: tx.id,
+            expect_version: tx.version,
+            notification: intent.notification.clone(),
+            patch,
+            history,
+            hooks,
+        },
+        committed,
+    )
+}
+
+fn ignored(intent: &Intent, status: Status, reason: &str) -> NewHistory {
+    NewHistory {
+        kind: HistoryKind::Ignored,
+        from: Some(status),
+        to: Some(status),
+        instance: intent.instance.clone(),
+        link_notification: false,
+        detail: json!({ "event": intent.event, "reason": reason }),
+    }
+}

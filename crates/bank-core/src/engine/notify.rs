@@ -1,0 +1,302 @@
+//! The notification path (the heart): verify, find, check the amount, commit, reply.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{Committed, Engine, Intent};
+use crate::acquirer::{Notification, Outcome, Reply, VerifyContext};
+use crate::error::Error;
+use crate::hooks::HookName;
+use crate::money::Money;
+use crate::status::{Event, Status};
+use crate::store::{NewNotification, Verdict};
+use crate::transaction::{HistoryKind, Reference};
+
+/// What a notification did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    /// The status changed.
+    Transitioned {
+        /// Before.
+        from: Status,
+        /// After.
+        to: Status,
+    },
+    /// A partial refund was recorded.
+    PartiallyRefunded {
+        /// Total refunded, minor units.
+        total_minor: i64,
+    },
+    /// Verified, recorded, nothing changed (replay, stale, or nothing to do).
+    NoOp {
+        /// The status, unchanged.
+        status: Status,
+    },
+    /// Verified, recorded, but the event is not allowed in this status.
+    Forbidden {
+        /// The status, unchanged.
+        status: Status,
+    },
+    /// An exact duplicate of a stored provider event: nothing written.
+    Duplicate,
+    /// Amount or currency differed from the transaction: recorded, nothing changed.
+    AmountMismatch {
+        /// The transaction's amount.
+        expected: String,
+        /// The notification's amount.
+        got: String,
+    },
+    /// For another installation sharing the provider account: acknowledged, ignored.
+    Foreign,
+    /// Reference unknown here: acknowledged with a warning.
+    Unknown,
+    /// Failed verification: stored for review, nothing changed.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The result of [`Engine::handle_notification`]: the effect, and the exact reply to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotificationResult {
+    /// What happened.
+    pub effect: Effect,
+    /// The reply the provider expects.
+    pub reply: Reply,
+    /// The transaction's reference, when one was found.
+    pub reference: Option<String>,
+    /// Its status after the notification.
+    pub status: Option<Status>,
+}
+
+impl NotificationResult {
+    fn without_tx(effect: Effect, reply: Reply) -> Self {
+        NotificationResult {
+            effect,
+            reply,
+            reference: None,
+            status: None,
+        }
+    }
+}
+
+impl Engine {
+    /// Runs the notification path for a request addressed to `instance`:
+    ///
+    /// 1. verify (signature, postback, form token) before trusting any field; a rejected
+    ///    notification is stored for review and changes nothing;
+    /// 2. find the transaction: another installation's reference is acknowledged quietly,
+    ///    an unknown one with a warning, never with a 5xx;
+    /// 3. check amount and currency in minor units: a mismatch never marks a payment;
+    /// 4. in one database transaction: store the raw notification, append history, apply the
+    ///    transition with a compare-and-set, write hook deliveries to the outbox;
+    /// 5. return the reply; hooks are delivered from the outbox after commit.
+    ///
+    /// # Errors
+    /// [`Error::UnknownInstance`]; a provider error that is not a verification failure
+    /// (PayPal's postback unreachable: the caller answers 5xx so that the provider retries);
+    /// a store error.
+    pub async fn handle_notification(&self, instance: &str, n: Notification) -> Result<NotificationResult, Error> {
+        let acq = self.registry.get(instance).ok_or_else(|| Error::UnknownInstance {
+            instance: instance.to_string(),
+        })?;
+        let ctx = VerifyContext {
+            installation: self.installation.clone(),
+            now: self.clock.now(),
+            signer: self.signer.clone(),
+        };
+        let record = |verdict, reason: Option<String>, event_id: Option<String>| NewNotification {
+            instance: instance.to_string(),
+            raw: n.clone(),
+            verdict,
+            reason,
+            event_id,
+        };
+        let v = match acq.verify(&n, &ctx).await {
+            Ok(v) => v,
+            Err(e @ Error::Verification { .. }) => {
+                tracing::warn!(instance, error = %e, "notification rejected");
+                self.store.record_notification(&record(Verdict::Rejected, Some(e.to_string()), None)).await?;
+                return Ok(NotificationResult::without_tx(
+                    Effect::Rejected { reason: e.to_string() },
+                    acq.rejection_reply(&e),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+
+        let foreign = v.installation.as_deref().is_some_and(|i| i != self.installation)
+            || v.reference
+                .as_deref()
+                .and_then(Reference::installation_of)
+                .is_some_and(|i| i != self.installation);
+        if foreign {
+            tracing::info!(instance, reference = ?v.reference, "notification for another installation: acknowledged, ignored");
+            self.store
+                .record_notification(&record(Verdict::Foreign, None, v.event_id.clone()))
+                .await?;
+            return Ok(NotificationResult::without_tx(Effect::Foreign, v.reply));
+        }
+        let found = match v.reference.as_deref() {
+            Some(r) => self.store.transaction_by_reference(r).await?,
+            None => None,
+        };
+        let Some(tx) = found else {
+            if v.outcome != Outcome::Nothing {
+                tracing::warn!(instance, reference = ?v.reference, "notification for an unknown reference: acknowledged");
+            }
+            self.store
+                .record_notification(&record(Verdict::Unknown, v.reference.clone(), v.event_id.clone()))
+                .await?;
+            return Ok(NotificationResult::without_tx(Effect::Unknown, v.reply));
+        };
+
+        let mut intent = Intent {
+            instance: Some(instance.to_string()),
+            notification: Some(record(Verdict::Accepted, None, v.event_id.clone())),
+            origin: Some(HistoryKind::Notification),
+            detail: json!({
+                "channel": n.channel,
+                "outcome": v.outcome,
+                "amount_minor": v.amount.map(Money::minor),
+                "currency": v.amount.map(|m| m.currency().code()),
+                "authorisation": v.authorisation,
+                "error_code": v.error_code,
+                "error_message": v.error_message,
+                "provider": v.detail,
+            }),
+            authorisation: v.authorisation.clone(),
+            subscription_id: v.subscription_id.clone(),
+            error: Some((v.error_code.clone(), v.error_message.clone())),
+            ..Intent::default()
+        };
+
+        // Amount and currency, in minor units, before anything can be marked.
+        let mismatch = match (&v.outcome, v.amount) {
+            (Outcome::Paid | Outcome::Waiting, Some(got)) if got != tx.amount => Some(got),
+            (Outcome::Refunded { total }, _)
+                if total.currency() != tx.amount.currency() || total.minor() > tx.amount.minor() =>
+            {
+                Some(*total)
+            }
+            _ => None,
+        };
+        if let Some(got) = mismatch {
+            tracing::warn!(instance, reference = %tx.reference, expected = %tx.amount, got = %got, "amount mismatch: nothing marked");
+            if let Some(n) = intent.notification.as_mut() {
+                n.verdict = Verdict::Mismatch;
+            }
+            intent.origin = Some(HistoryKind::AmountMismatch);
+            let (committed, tx) = self.commit(tx, &intent).await?;
+            let effect = if committed == Committed::Duplicate {
+                Effect::Duplicate
+            } else {
+                Effect::AmountMismatch {
+                    expected: tx.amount.to_string(),
+                    got: got.to_string(),
+                }
+            };
+            return Ok(self.result(effect, v.reply, &tx));
+        }
+
+        match v.outcome {
+            Outcome::Paid => intent.event = Some(Event::Pay),
+            Outcome::Waiting => intent.event = Some(Event::Wait),
+            Outcome::Failed => intent.event = Some(Event::Fail),
+            Outcome::Cancelled => intent.event = Some(Event::Abandon),
+            Outcome::LateFailure => intent.event = Some(Event::LateFailure),
+            Outcome::Refunded { total } => {
+                if total == tx.amount {
+                    intent.event = Some(Event::Refund);
+                } else {
+                    intent.refunded_total = Some(total.minor());
+                }
+            }
+            Outcome::InstalmentPaid | Outcome::InstalmentFailed => {
+                return self.instalment(tx, intent, v.outcome == Outcome::InstalmentPaid, v.amount, v.reply).await;
+            }
+            Outcome::SubscriptionEnded => intent.extra_hooks = vec![HookName::Resilier],
+            Outcome::Nothing => {}
+        }
+        let (committed, tx) = self.commit(tx, &intent).await?;
+        Ok(self.result(effect_of(&committed, &tx), v.reply, &tx))
+    }
+
+    /// An instalment of a subscription: `preparer_echeance` creates its transaction, which
+    /// is then settled like any other; `renouveler_abonnement` or `resilier` follows.
+    async fn instalment(
+        &self,
+        first: crate::transaction::Transaction,
+        mut intent: Intent,
+        paid: bool,
+        amount: Option<Money>,
+        reply: Reply,
+    ) -> Result<NotificationResult, Error> {
+        let Some(new) = self.hooks.preparer_echeance(&first).await else {
+            tracing::warn!(reference = %first.reference, "preparer_echeance returned nothing: instalment recorded on the first transaction");
+            let (committed, tx) = self.commit(first, &intent).await?;
+            return Ok(self.result(effect_of(&committed, &tx), reply, &tx));
+        };
+        let child = self.inserer_transaction(new).await?;
+        if let Some(got) = amount.filter(|a| *a != child.amount) {
+            tracing::warn!(reference = %child.reference, expected = %child.amount, got = %got, "instalment amount mismatch");
+            if let Some(n) = intent.notification.as_mut() {
+                n.verdict = Verdict::Mismatch;
+            }
+            intent.origin = Some(HistoryKind::AmountMismatch);
+            let (_, tx) = self.commit(child, &intent).await?;
+            return Ok(self.result(
+                Effect::AmountMismatch {
+                    expected: tx.amount.to_string(),
+                    got: got.to_string(),
+                },
+                reply,
+                &tx,
+            ));
+        }
+        if paid {
+            intent.event = Some(Event::Pay);
+            let mut hooks = HookName::for_transition(Status::Commande, Status::Ok, false);
+            hooks.push(HookName::RenouvelerAbonnement);
+            intent.replace_hooks = Some(hooks);
+        } else {
+            intent.event = Some(Event::Fail);
+            intent.replace_hooks = Some(vec![HookName::ReglementEnEchec, HookName::Resilier]);
+        }
+        let (committed, tx) = self.commit(child, &intent).await?;
+        if committed == Committed::Duplicate {
+            // The same provider event was already processed: drop the extra instalment.
+            let drop = Intent {
+                event: Some(Event::Abandon),
+                origin: Some(HistoryKind::Ignored),
+                detail: json!({ "reason": "duplicate instalment notification" }),
+                replace_hooks: Some(vec![]),
+                ..Intent::default()
+            };
+            self.commit(tx.clone(), &drop).await?;
+            return Ok(self.result(Effect::Duplicate, reply, &first));
+        }
+        Ok(self.result(effect_of(&committed, &tx), reply, &tx))
+    }
+
+    fn result(&self, effect: Effect, reply: Reply, tx: &crate::transaction::Transaction) -> NotificationResult {
+        NotificationResult {
+            effect,
+            reply,
+            reference: Some(tx.reference.clone()),
+            status: Some(tx.status),
+        }
+    }
+}
+
+pub(super) fn effect_of(c: &Committed, tx: &crate::transaction::Transaction) -> Effect {
+    match c {
+        Committed::Transitioned { from, to } => Effect::Transitioned { from: *from, to: *to },
+        Committed::PartialRefund { total } => Effect::PartiallyRefunded { total_minor: *total },
+        Committed::NoOp => Effect::NoOp { status: tx.status },
+        Committed::Forbidden => Effect::Forbidden { status: tx.status },
+        Committed::Duplicate => Effect::Duplicate,
+    }
+}

@@ -1,0 +1,320 @@
+//! The store contract. `bank-store` implements it for SQLite and PostgreSQL; the engine
+//! only speaks to this trait.
+//!
+//! The one write that matters is [`Store::apply`]: in a single database transaction it
+//! stores the raw notification (dropping exact duplicates by provider event id), appends
+//! history, changes the transaction with a compare-and-set on its version, and writes the
+//! hook deliveries to the outbox. Either all of it happens or none.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::acquirer::{Channel, HttpMethod, Notification};
+use crate::error::Error;
+use crate::hooks::HookName;
+use crate::status::Status;
+use crate::transaction::{HistoryEntry, HistoryKind, NewTransaction, Transaction};
+
+/// How a stored notification was judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Verified and linked to a transaction.
+    Accepted,
+    /// Failed verification: kept for review, changed nothing.
+    Rejected,
+    /// Verified, for another installation: acknowledged and ignored.
+    Foreign,
+    /// Verified, reference unknown here: acknowledged with a warning.
+    Unknown,
+    /// Verified, but amount or currency did not match the transaction.
+    Mismatch,
+}
+
+impl Verdict {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Accepted => "accepted",
+            Verdict::Rejected => "rejected",
+            Verdict::Foreign => "foreign",
+            Verdict::Unknown => "unknown",
+            Verdict::Mismatch => "mismatch",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Verdict::Accepted,
+            Verdict::Rejected,
+            Verdict::Foreign,
+            Verdict::Unknown,
+            Verdict::Mismatch,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+/// A raw notification to store.
+#[derive(Clone, Debug)]
+pub struct NewNotification {
+    /// The instance it was addressed to.
+    pub instance: String,
+    /// The raw request.
+    pub raw: Notification,
+    /// How it was judged.
+    pub verdict: Verdict,
+    /// Why (rejection reason, foreign installation…).
+    pub reason: Option<String>,
+    /// Provider event id, to drop exact duplicates.
+    pub event_id: Option<String>,
+}
+
+/// A stored raw notification (for review and replay).
+#[derive(Clone, Debug)]
+pub struct StoredNotification {
+    /// Id.
+    pub id: i64,
+    /// Instance.
+    pub instance: String,
+    /// The linked transaction, if any.
+    pub transaction_id: Option<i64>,
+    /// The raw request.
+    pub raw: Notification,
+    /// How it was judged.
+    pub verdict: Verdict,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+/// A history line to append.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewHistory {
+    /// Kind.
+    pub kind: HistoryKind,
+    /// Status before.
+    pub from: Option<Status>,
+    /// Status after.
+    pub to: Option<Status>,
+    /// Instance involved.
+    pub instance: Option<String>,
+    /// Link it to the notification stored by the same [`Change`].
+    pub link_notification: bool,
+    /// Details.
+    pub detail: serde_json::Value,
+}
+
+/// Fields of a transaction a change sets (`None` leaves a field as it is).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Patch {
+    /// New status.
+    pub status: Option<Status>,
+    /// Instance that took the payment.
+    pub mode: Option<String>,
+    /// Provider authorisation number.
+    pub authorisation: Option<String>,
+    /// Provider subscription or card token.
+    pub subscription_id: Option<String>,
+    /// Error code (set to `Some("")`… never: use `clear_error`).
+    pub error_code: Option<String>,
+    /// Error message.
+    pub error_message: Option<String>,
+    /// Clear the error fields (on success).
+    pub clear_error: bool,
+    /// New refunded total, minor units.
+    pub refunded_minor: Option<i64>,
+    /// Time of payment.
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+impl Patch {
+    /// True when the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Patch::default()
+    }
+}
+
+/// A hook delivery to write to the outbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewHook {
+    /// Which hook.
+    pub hook: HookName,
+    /// Details of the change for the hook.
+    pub detail: serde_json::Value,
+}
+
+/// One atomic change (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct Change {
+    /// The transaction.
+    pub transaction_id: i64,
+    /// The version read; the change applies only if it is still current. Ignored when
+    /// `patch` is empty (a record of a no-op needs no guard).
+    pub expect_version: i64,
+    /// The raw notification to store and link, if any.
+    pub notification: Option<NewNotification>,
+    /// What to change.
+    pub patch: Patch,
+    /// History to append.
+    pub history: Vec<NewHistory>,
+    /// Hooks to deliver after commit; their idempotency keys are
+    /// `<reference>:v<new version>:<hook>`.
+    pub hooks: Vec<NewHook>,
+}
+
+/// What [`Store::apply`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Applied {
+    /// Written; the transaction as it is now, and the stored notification's id.
+    Done {
+        /// The transaction after the change.
+        transaction: Box<Transaction>,
+        /// The stored notification, if any.
+        notification_id: Option<i64>,
+    },
+    /// The version moved: nothing was written; read again and re-plan.
+    Conflict,
+    /// A notification with the same provider event id was already stored: nothing written.
+    Duplicate,
+}
+
+/// A claimed hook delivery.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxItem {
+    /// Row id.
+    pub id: i64,
+    /// The transaction.
+    pub transaction_id: i64,
+    /// Which hook.
+    pub hook: HookName,
+    /// Stable key.
+    pub idempotency_key: String,
+    /// The transaction right after the change.
+    pub snapshot: Transaction,
+    /// Details.
+    pub detail: serde_json::Value,
+    /// This attempt's number (1 for the first).
+    pub attempt: u32,
+}
+
+/// Filters of the transaction list.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Only this instance (`mode`).
+    pub mode: Option<String>,
+    /// Only this authorisation number.
+    pub authorisation: Option<String>,
+    /// Only this reference.
+    pub reference: Option<String>,
+}
+
+/// A page of results: newest first, `next` is the cursor for the following page.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    /// Items.
+    pub items: Vec<T>,
+    /// Pass as `before` to get the next page; `None` at the end.
+    pub next: Option<i64>,
+}
+
+/// Counts for health and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OutboxStats {
+    /// Deliveries not yet done and not dead.
+    pub pending: i64,
+    /// Deliveries that gave up.
+    pub dead: i64,
+}
+
+/// The transaction store.
+#[async_trait]
+pub trait Store: Send + Sync + Debug {
+    /// Creates or upgrades the schema.
+    async fn migrate(&self) -> Result<(), Error>;
+
+    /// Records `id` as the owner of this database if none is, and returns the owner.
+    async fn claim_installation(&self, id: &str) -> Result<String, Error>;
+
+    /// Creates a transaction, or returns an identical `commande` one created since
+    /// `recycle_since` (`None`: always create). The bool is true when recycled.
+    async fn insert_transaction(
+        &self,
+        new: &NewTransaction,
+        reference: &str,
+        now: DateTime<Utc>,
+        recycle_since: Option<DateTime<Utc>>,
+    ) -> Result<(Transaction, bool), Error>;
+
+    /// The transaction with this reference.
+    async fn transaction_by_reference(&self, reference: &str) -> Result<Option<Transaction>, Error>;
+
+    /// The transaction with this id.
+    async fn transaction_by_id(&self, id: i64) -> Result<Option<Transaction>, Error>;
+
+    /// Transactions matching `filter`, newest first, with id below `before`.
+    async fn list_transactions(
+        &self,
+        filter: &ListFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<Transaction>, Error>;
+
+    /// `commande` transactions created before `before`, oldest first.
+    async fn stale_commande(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<Transaction>, Error>;
+
+    /// The history of a transaction, oldest first.
+    async fn history(&self, transaction_id: i64) -> Result<Vec<HistoryEntry>, Error>;
+
+    /// Stores a notification linked to no transaction (rejected, foreign, unknown).
+    /// Returns `None` when it duplicates a stored event id.
+    async fn record_notification(&self, n: &NewNotification) -> Result<Option<i64>, Error>;
+
+    /// A stored notification.
+    async fn notification(&self, id: i64) -> Result<Option<StoredNotification>, Error>;
+
+    /// The atomic change (see the module documentation).
+    async fn apply(&self, change: Change, now: DateTime<Utc>) -> Result<Applied, Error>;
+
+    /// Claims up to `limit` due hook deliveries until `lease_until`, respecting per-
+    /// transaction order (a delivery waits for the earlier ones of its transaction).
+    async fn claim_hooks(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, Error>;
+
+    /// Marks a delivery done.
+    async fn hook_delivered(&self, id: i64, now: DateTime<Utc>) -> Result<(), Error>;
+
+    /// Marks a delivery failed: retried at `retry_at`, or dead when `None`.
+    async fn hook_failed(&self, id: i64, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<(), Error>;
+
+    /// Outbox counts.
+    async fn outbox_stats(&self) -> Result<OutboxStats, Error>;
+}
+
+/// Raw notification parts as stored: method name, headers as JSON.
+pub fn method_from_str(s: &str) -> HttpMethod {
+    if s.eq_ignore_ascii_case("GET") {
+        HttpMethod::Get
+    } else {
+        HttpMethod::Post
+    }
+}
+
+/// Parses a stored channel name.
+pub fn channel_from_str(s: &str) -> Channel {
+    if s == "server" {
+        Channel::Server
+    } else {
+        Channel::Browser
+    }
+}
