@@ -1,0 +1,102 @@
+-- bank schema, PostgreSQL. Keep in step with ../sqlite/0001_schema.sql: same tables, columns,
+-- indexes and rules; only the dialect differs. Times are Unix milliseconds (BIGINT) in both,
+-- so comparisons behave the same and the engine's injected clock is the only clock.
+
+CREATE TABLE bank_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE bank_transactions (
+    id               BIGSERIAL PRIMARY KEY,
+    reference        TEXT    NOT NULL UNIQUE,
+    status           TEXT    NOT NULL CHECK (status IN ('commande','attente','ok','echec','abandon','rembourse')),
+    version          BIGINT  NOT NULL DEFAULT 0,
+    amount_minor     BIGINT  NOT NULL CHECK (amount_minor >= 0),
+    currency         TEXT    NOT NULL,
+    amount_ht_minor  BIGINT  CHECK (amount_ht_minor >= 0),
+    refunded_minor   BIGINT  NOT NULL DEFAULT 0 CHECK (refunded_minor >= 0 AND refunded_minor <= amount_minor),
+    id_auteur        BIGINT,
+    auteur_id        TEXT,
+    auteur           TEXT,
+    parrain          TEXT,
+    tracking_id      BIGINT,
+    champs           TEXT    NOT NULL DEFAULT '{}',
+    billing          TEXT,
+    recurring        BOOLEAN NOT NULL DEFAULT FALSE,
+    parent_reference TEXT,
+    mode             TEXT,
+    authorisation    TEXT,
+    subscription_id  TEXT,
+    error_code       TEXT,
+    error_message    TEXT,
+    fingerprint      TEXT    NOT NULL,
+    created_ms       BIGINT  NOT NULL,
+    updated_ms       BIGINT  NOT NULL,
+    paid_ms          BIGINT
+);
+CREATE INDEX bank_tx_status ON bank_transactions (status, id);
+CREATE INDEX bank_tx_mode ON bank_transactions (mode, id);
+CREATE INDEX bank_tx_authorisation ON bank_transactions (authorisation);
+CREATE INDEX bank_tx_created ON bank_transactions (created_ms);
+CREATE INDEX bank_tx_recycle ON bank_transactions (fingerprint, status, created_ms);
+CREATE INDEX bank_tx_parent ON bank_transactions (parent_reference);
+
+CREATE TABLE bank_notifications (
+    id             BIGSERIAL PRIMARY KEY,
+    instance       TEXT    NOT NULL,
+    transaction_id BIGINT  REFERENCES bank_transactions (id),
+    channel        TEXT    NOT NULL,
+    method         TEXT    NOT NULL,
+    headers        TEXT    NOT NULL,
+    query          TEXT    NOT NULL,
+    body           BYTEA   NOT NULL,
+    received_ms    BIGINT  NOT NULL,
+    verdict        TEXT    NOT NULL,
+    reason         TEXT,
+    event_id       TEXT,
+    UNIQUE (instance, event_id)
+);
+CREATE INDEX bank_notif_tx ON bank_notifications (transaction_id);
+CREATE INDEX bank_notif_verdict ON bank_notifications (verdict, id);
+
+CREATE TABLE bank_history (
+    id              BIGSERIAL PRIMARY KEY,
+    transaction_id  BIGINT NOT NULL REFERENCES bank_transactions (id),
+    at_ms           BIGINT NOT NULL,
+    kind            TEXT   NOT NULL,
+    from_status     TEXT,
+    to_status       TEXT,
+    instance        TEXT,
+    notification_id BIGINT REFERENCES bank_notifications (id),
+    detail          TEXT   NOT NULL
+);
+CREATE INDEX bank_history_tx ON bank_history (transaction_id, id);
+
+CREATE TABLE bank_outbox (
+    id              BIGSERIAL PRIMARY KEY,
+    transaction_id  BIGINT  NOT NULL REFERENCES bank_transactions (id),
+    hook            TEXT    NOT NULL,
+    idempotency_key TEXT    NOT NULL UNIQUE,
+    snapshot        TEXT    NOT NULL,
+    detail          TEXT    NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    due_ms          BIGINT  NOT NULL,
+    locked_until_ms BIGINT,
+    delivered_ms    BIGINT,
+    dead            BOOLEAN NOT NULL DEFAULT FALSE,
+    last_error      TEXT
+);
+CREATE INDEX bank_outbox_pending ON bank_outbox (due_ms, id) WHERE delivered_ms IS NULL AND NOT dead;
+CREATE INDEX bank_outbox_tx_pending ON bank_outbox (transaction_id, id) WHERE delivered_ms IS NULL AND NOT dead;
+
+-- History and raw notifications are evidence: append-only.
+CREATE FUNCTION bank_append_only() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
+END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER bank_history_append_only BEFORE UPDATE OR DELETE ON bank_history
+FOR EACH ROW EXECUTE FUNCTION bank_append_only();
+CREATE TRIGGER bank_notifications_append_only BEFORE UPDATE OR DELETE ON bank_notifications
+FOR EACH ROW EXECUTE FUNCTION bank_append_only();

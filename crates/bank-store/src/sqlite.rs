@@ -1,0 +1,58 @@
+//! SQLite: the embedded default.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use crate::error::{redact_url, StoreError};
+
+/// The SQLite store: one file, WAL journal, writes in `BEGIN IMMEDIATE` transactions so a
+/// read-then-write never fails to upgrade its lock.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pub(crate) pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (and creates) the database at `url` (`sqlite://bank.db`, `sqlite::memory:`).
+    ///
+    /// # Errors
+    /// [`StoreError::Connect`].
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let connect = |source| StoreError::Connect {
+            url: redact_url(url),
+            source,
+        };
+        let memory = url.contains(":memory:");
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(connect)?
+            .create_if_missing(true)
+            .journal_mode(if memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            // An in-memory database lives in one connection.
+            .max_connections(if memory { 1 } else { 8 })
+            .acquire_timeout(Duration::from_secs(120))
+            .connect_with(opts)
+            .await
+            .map_err(connect)?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// The pool, for benchmarks and tests.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+crate::imp::store_impl!(
+    SqliteStore,
+    sqlx::Sqlite,
+    begin = "BEGIN IMMEDIATE",
+    claim_lock = "",
+    migrator = sqlx::migrate!("./migrations/sqlite")
+);
