@@ -27,6 +27,7 @@ pub mod engine;
 pub mod error;
 pub mod hooks;
 pub mod money;
+pub mod own_form;
 pub mod registry;
 pub mod signer;
 pub mod status;

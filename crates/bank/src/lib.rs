@@ -1,1 +1,47 @@
-//! placeholder
+//! # bank
+//!
+//! Payments for shops and associations: the facade over [`bank_core`] and one crate per
+//! provider, each behind a Cargo feature. `bank = { features = ["cheque", "store"] }` is all
+//! a host adds; enabling a provider's feature links its crate, which registers the provider.
+//!
+//! | feature    | provider / part                                  |
+//! |------------|--------------------------------------------------|
+//! | `store`    | SQLite and PostgreSQL transaction store          |
+//! | `cheque`   | payment by cheque                                |
+//! | `virement` | payment by bank transfer                         |
+//! | `gratuit`  | zero-amount validation                           |
+//! | `simu`     | development simulation (refuses live mode)       |
+//! | `full`     | all of the above                                 |
+
+#![forbid(unsafe_code)]
+
+pub use bank_core::*;
+
+#[cfg(feature = "cheque")]
+pub use bank_cheque as cheque;
+#[cfg(feature = "gratuit")]
+pub use bank_gratuit as gratuit;
+#[cfg(feature = "simu")]
+pub use bank_simu as simu;
+#[cfg(feature = "store")]
+pub use bank_store as store_backends;
+#[cfg(feature = "virement")]
+pub use bank_virement as virement;
+
+/// The names of the providers compiled into this build.
+///
+/// Calling it also guarantees that every enabled provider crate is linked (and so
+/// registered), even in a binary that names none of them.
+pub fn compiled_providers() -> Vec<&'static str> {
+    // Naming a function of each provider crate makes the linker keep the crate, and with
+    // it the crate's `inventory` registration.
+    #[cfg(feature = "cheque")]
+    std::hint::black_box(bank_cheque::describe as fn() -> ProviderDescription);
+    #[cfg(feature = "gratuit")]
+    std::hint::black_box(bank_gratuit::describe as fn() -> ProviderDescription);
+    #[cfg(feature = "simu")]
+    std::hint::black_box(bank_simu::describe as fn() -> ProviderDescription);
+    #[cfg(feature = "virement")]
+    std::hint::black_box(bank_virement::describe as fn() -> ProviderDescription);
+    bank_core::registry::factories().iter().map(|f| f.name).collect()
+}

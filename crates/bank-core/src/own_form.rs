@@ -1,0 +1,80 @@
+//! Forms that post back to our own `action` endpoint (offline providers' confirmation
+//! buttons, the simulation's choices), signed with the installation secret.
+//!
+//! The token binds instance, reference, amount, currency and choice, so a form cannot be
+//! replayed for another transaction, amount or choice.
+
+use crate::acquirer::{Form, HttpMethod, Notification, PaymentContext, VerifyContext};
+use crate::error::Error;
+use crate::money::{Currency, Money};
+use crate::transaction::Transaction;
+
+/// What a verified own form says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnFormPost {
+    /// Transaction reference.
+    pub reference: String,
+    /// The button pressed.
+    pub choice: String,
+    /// The amount the form was built for.
+    pub amount: Money,
+}
+
+fn parts<'a>(instance: &'a str, reference: &'a str, minor: &'a str, currency: &'a str, choice: &'a str) -> [&'a str; 5] {
+    [instance, reference, minor, currency, choice]
+}
+
+/// Builds a signed form for `choice` (POST to the instance's action URL).
+pub fn build(ctx: &PaymentContext, instance: &str, tx: &Transaction, choice: &str, label: &str) -> Form {
+    let minor = tx.amount.minor().to_string();
+    let currency = tx.amount.currency().code();
+    let token = ctx
+        .signer
+        .sign(&parts(instance, &tx.reference, &minor, currency, choice));
+    Form {
+        action: ctx.urls.action_url.clone(),
+        method: HttpMethod::Post,
+        fields: vec![
+            ("ref".into(), tx.reference.clone()),
+            ("amount".into(), minor),
+            ("currency".into(), currency.into()),
+            ("choice".into(), choice.into()),
+            ("token".into(), token),
+        ],
+        submit_label: label.into(),
+        auto_submit: false,
+    }
+}
+
+/// Verifies a post of a form built by [`build`] for `instance`.
+///
+/// # Errors
+/// [`Error::Verification`] when a field is missing or the token does not match.
+pub fn verify(n: &Notification, ctx: &VerifyContext, instance: &str) -> Result<OwnFormPost, Error> {
+    let fields = n.fields();
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| Error::verification(instance, format!("missing field {name}")))
+    };
+    let (reference, minor, currency, choice, token) =
+        (get("ref")?, get("amount")?, get("currency")?, get("choice")?, get("token")?);
+    if !ctx
+        .signer
+        .verify(&parts(instance, reference, minor, currency, choice), token)
+    {
+        return Err(Error::verification(instance, "bad form token"));
+    }
+    let currency = Currency::from_code(currency).map_err(|e| Error::verification(instance, e.to_string()))?;
+    let minor: i64 = minor
+        .parse()
+        .map_err(|_| Error::verification(instance, "amount is not an integer"))?;
+    let amount = Money::from_minor(minor, currency).map_err(|e| Error::verification(instance, e.to_string()))?;
+    Ok(OwnFormPost {
+        reference: reference.to_string(),
+        choice: choice.to_string(),
+        amount,
+    })
+}
