@@ -50,11 +50,12 @@ macro_rules! conformance_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let driver = $driver;
+                let driver: &dyn $crate::Driver = &driver;
                 let scenario = $crate::SCENARIOS
                     .iter()
                     .find(|s| s.name == stringify!($name))
                     .expect("scenario exists");
-                match $crate::run(&driver, scenario).await {
+                match $crate::run(driver, scenario).await {
                     $crate::Verdict::Passed => {}
                     $crate::Verdict::NotApplicable(why) => {
                         eprintln!("{} / {}: not applicable: {why}", driver.provider(), scenario.name)
