@@ -1,6 +1,6 @@
 //! The store suite: every test runs on SQLite and on PostgreSQL.
 
-use bank_core::store::{Applied, Change, ListFilter, NewHistory, NewHook, NewNotification, Patch, Verdict};
+use bank_core::store::{Applied, Change, ListFilter, NewHistory, NewHook, NewNotification, Patch, TxKey, Verdict};
 use bank_core::{Channel, Currency, HistoryKind, HookName, HttpMethod, Money, NewTransaction, Notification, Status};
 use bank_e2e::{backend_test, Backend, TestStore};
 use chrono::{Duration, Utc};
@@ -24,23 +24,26 @@ fn note(event: Option<&str>) -> NewNotification {
 
 fn pay_change(tx: &bank_core::Transaction, n: Option<NewNotification>) -> Change {
     Change {
-        transaction_id: tx.id,
-        expect_version: tx.version,
         notification: n,
         patch: Patch { status: Some(Status::Ok), mode: Some("simu".into()), ..Patch::default() },
-        history: vec![NewHistory {
+        history: Some(NewHistory {
             kind: HistoryKind::Transition,
             from: Some(tx.status),
             to: Some(Status::Ok),
             instance: Some("simu".into()),
-            link_notification: true,
             detail: serde_json::json!({}),
-        }],
+        }),
         hooks: vec![
             NewHook { hook: HookName::TraiterReglement, detail: serde_json::json!({}) },
             NewHook { hook: HookName::Facturer, detail: serde_json::json!({}) },
         ],
     }
+}
+
+/// Applies `change` to the transaction `id` whatever its state.
+async fn apply(ts: &TestStore, id: i64, change: Change) -> Applied {
+    let mut planner = move |_: &bank_core::Transaction| change.clone();
+    ts.store.apply(TxKey::Id(id), Utc::now(), &mut planner).await.unwrap()
 }
 
 backend_test!(recycles_identical_commande_unless_forced, |b: Backend| async move {
@@ -64,30 +67,36 @@ backend_test!(recycles_identical_commande_unless_forced, |b: Backend| async move
     ts.cleanup().await;
 });
 
-backend_test!(compare_and_set_refuses_a_stale_version, |b: Backend| async move {
+backend_test!(apply_plans_against_the_locked_row, |b: Backend| async move {
     let Some(ts) = TestStore::new(b).await else { return };
     let (tx, _) = ts.store.insert_transaction(&new_tx(1000), "test-aaaaaaaaaaaaaaaa", Utc::now(), None).await.unwrap();
-    let first = ts.store.apply(pay_change(&tx, Some(note(None))), Utc::now()).await.unwrap();
+    // The planner sees the row as it is under the lock, and only pays a `commande` one.
+    let plan = |seen: &bank_core::Transaction| {
+        if seen.status == Status::Commande { pay_change(seen, Some(note(None))) } else { Change { notification: Some(note(None)), ..Change::default() } }
+    };
+    let mut p1 = plan;
+    let first = ts.store.apply(TxKey::Reference(tx.reference.clone()), Utc::now(), &mut p1).await.unwrap();
     let Applied::Done { transaction, notification_id } = first else { panic!("{first:?}") };
-    assert_eq!(transaction.status, Status::Ok);
-    assert_eq!(transaction.version, 1);
+    assert_eq!((transaction.status, transaction.version), (Status::Ok, 1));
     assert!(notification_id.is_some());
-    let second = ts.store.apply(pay_change(&tx, Some(note(None))), Utc::now()).await.unwrap();
-    assert_eq!(second, Applied::Conflict);
-    // The losing change wrote nothing: one notification, one transition, two hooks.
-    assert_eq!(ts.raw_count("SELECT COUNT(*) FROM bank_notifications").await, 1);
+    let mut p2 = plan;
+    let second = ts.store.apply(TxKey::Id(tx.id), Utc::now(), &mut p2).await.unwrap();
+    let Applied::Done { transaction, .. } = second else { panic!("{second:?}") };
+    assert_eq!(transaction.version, 1, "a record-only change does not bump the version");
+    let mut p3 = plan;
+    assert_eq!(ts.store.apply(TxKey::Reference("test-zzzzzzzzzzzzzzzz".into()), Utc::now(), &mut p3).await.unwrap(), Applied::NotFound);
+    assert_eq!(ts.raw_count("SELECT COUNT(*) FROM bank_notifications").await, 2);
     assert_eq!(ts.raw_count("SELECT COUNT(*) FROM bank_history WHERE kind = 'transition'").await, 1);
-    assert_eq!(ts.raw_count("SELECT COUNT(*) FROM bank_outbox").await, 2);
+    assert_eq!(ts.raw_count("SELECT COUNT(*) FROM bank_outbox").await, 1, "one outbox row per change");
     ts.cleanup().await;
 });
 
 backend_test!(duplicate_event_ids_write_nothing, |b: Backend| async move {
     let Some(ts) = TestStore::new(b).await else { return };
     let (tx, _) = ts.store.insert_transaction(&new_tx(1000), "test-aaaaaaaaaaaaaaaa", Utc::now(), None).await.unwrap();
-    let first = ts.store.apply(pay_change(&tx, Some(note(Some("evt_1")))), Utc::now()).await.unwrap();
+    let first = apply(&ts, tx.id, pay_change(&tx, Some(note(Some("evt_1"))))).await;
     assert!(matches!(first, Applied::Done { .. }));
-    let again = ts.store.transaction_by_id(tx.id).await.unwrap().unwrap();
-    let dup = ts.store.apply(pay_change(&again, Some(note(Some("evt_1")))), Utc::now()).await.unwrap();
+    let dup = apply(&ts, tx.id, pay_change(&tx, Some(note(Some("evt_1"))))).await;
     assert_eq!(dup, Applied::Duplicate);
     assert_eq!(ts.store.record_notification(&note(Some("evt_1"))).await.unwrap(), None);
     assert!(ts.store.record_notification(&note(None)).await.unwrap().is_some(), "no event id: never a duplicate");
@@ -99,7 +108,7 @@ backend_test!(duplicate_event_ids_write_nothing, |b: Backend| async move {
 backend_test!(history_and_notifications_are_append_only, |b: Backend| async move {
     let Some(ts) = TestStore::new(b).await else { return };
     let (tx, _) = ts.store.insert_transaction(&new_tx(1000), "test-aaaaaaaaaaaaaaaa", Utc::now(), None).await.unwrap();
-    ts.store.apply(pay_change(&tx, Some(note(None))), Utc::now()).await.unwrap();
+    apply(&ts, tx.id, pay_change(&tx, Some(note(None)))).await;
     assert!(ts.raw_execute("UPDATE bank_history SET kind = 'x'").await.is_err());
     assert!(ts.raw_execute("DELETE FROM bank_history").await.is_err());
     assert!(ts.raw_execute("UPDATE bank_notifications SET verdict = 'x'").await.is_err());
@@ -121,7 +130,7 @@ backend_test!(keyset_pagination_and_filters, |b: Backend| async move {
         if i % 5 == 0 {
             let mut c = pay_change(&tx, None);
             c.patch.authorisation = Some(format!("AUTH{i}"));
-            ts.store.apply(c, now).await.unwrap();
+            apply(&ts, tx.id, c).await;
         }
         ids.push(tx.id);
     }
@@ -153,32 +162,37 @@ backend_test!(outbox_delivers_in_order_with_leases, |b: Backend| async move {
     let now = Utc::now();
     let (t1, _) = ts.store.insert_transaction(&new_tx(1000), "test-aaaaaaaaaaaaaaaa", now, None).await.unwrap();
     let (t2, _) = ts.store.insert_transaction(&new_tx(2000), "test-bbbbbbbbbbbbbbbb", now, None).await.unwrap();
-    ts.store.apply(pay_change(&t1, None), now).await.unwrap();
-    ts.store.apply(pay_change(&t2, None), now).await.unwrap();
+    apply(&ts, t1.id, pay_change(&t1, None)).await;
+    apply(&ts, t2.id, pay_change(&t2, None)).await;
+    // A later change of t1: waits until t1's first row is done.
+    let mut later = pay_change(&t1, None);
+    later.hooks = vec![NewHook { hook: HookName::TraiterRemboursement, detail: serde_json::json!({}) }];
+    apply(&ts, t1.id, later).await;
+    let now = Utc::now() + Duration::seconds(1);
     let lease = now + Duration::seconds(30);
     let first = ts.store.claim_hooks(now, lease, 10).await.unwrap();
-    // One per transaction: the second hook of each waits for the first.
-    assert_eq!(first.len(), 2);
-    assert!(first.iter().all(|i| i.hook == HookName::TraiterReglement && i.attempt == 1));
-    assert_eq!(first[0].idempotency_key, "test-aaaaaaaaaaaaaaaa:v1:traiter_reglement");
+    assert_eq!(first.len(), 2, "one row per transaction");
+    assert!(first.iter().all(|i| i.hooks == [HookName::TraiterReglement, HookName::Facturer] && i.next == 0 && i.attempt == 1));
+    assert_eq!(first[0].key_prefix, "test-aaaaaaaaaaaaaaaa:v1");
     assert_eq!(first[0].snapshot.status, Status::Ok);
     assert!(ts.store.claim_hooks(now, lease, 10).await.unwrap().is_empty(), "leased rows are not claimed twice");
-    ts.store.hook_delivered(first[0].id, now).await.unwrap();
+    ts.store.hook_delivered(first[0].id, 0, false, now).await.unwrap();
+    ts.store.hook_delivered(first[0].id, 1, true, now).await.unwrap();
     let next = ts.store.claim_hooks(now, lease, 10).await.unwrap();
     assert_eq!(next.len(), 1);
-    assert_eq!(next[0].hook, HookName::Facturer);
-    assert_eq!(next[0].transaction_id, t1.id);
-    // The lease of t2's first hook runs out: claimed again, second attempt.
-    let later = lease + Duration::seconds(1);
-    let again = ts.store.claim_hooks(later, later + Duration::seconds(30), 10).await.unwrap();
-    let t2_first = again.iter().find(|i| i.transaction_id == t2.id).expect("reclaimed");
-    assert_eq!(t2_first.attempt, 2);
-    ts.store.hook_failed(t2_first.id, "boom", None).await.unwrap();
+    assert_eq!((next[0].transaction_id, next[0].hooks.clone()), (t1.id, vec![HookName::TraiterRemboursement]));
+    assert_eq!(next[0].key_prefix, "test-aaaaaaaaaaaaaaaa:v2");
+    // t2's row: first hook delivered, then the process dies. After the lease, the row is
+    // claimed again from its second hook, second attempt.
+    let t2_row = first.iter().find(|i| i.transaction_id == t2.id).unwrap();
+    ts.store.hook_delivered(t2_row.id, 0, false, now).await.unwrap();
+    let after = lease + Duration::seconds(1);
+    let again = ts.store.claim_hooks(after, after + Duration::seconds(30), 10).await.unwrap();
+    let t2_again = again.iter().find(|i| i.transaction_id == t2.id).expect("reclaimed");
+    assert_eq!((t2_again.next, t2_again.attempt), (1, 2));
+    ts.store.hook_failed(t2_again.id, "boom", None).await.unwrap();
     let stats = ts.store.outbox_stats().await.unwrap();
     assert_eq!(stats.dead, 1);
-    // A dead delivery does not block the next one of its transaction forever.
-    let after_dead = ts.store.claim_hooks(later + Duration::minutes(5), later + Duration::minutes(6), 10).await.unwrap();
-    assert!(after_dead.iter().any(|i| i.transaction_id == t2.id && i.hook == HookName::Facturer));
     ts.cleanup().await;
 });
 

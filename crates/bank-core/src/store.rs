@@ -2,9 +2,15 @@
 //! only speaks to this trait.
 //!
 //! The one write that matters is [`Store::apply`]: in a single database transaction it
-//! stores the raw notification (dropping exact duplicates by provider event id), appends
-//! history, changes the transaction with a compare-and-set on its version, and writes the
-//! hook deliveries to the outbox. Either all of it happens or none.
+//! locks the transaction row (`BEGIN IMMEDIATE` on SQLite, `SELECT … FOR UPDATE` on
+//! PostgreSQL), lets the engine plan the change against the row as it is now, stores the
+//! raw notification (dropping exact duplicates by provider event id), appends one history
+//! line, changes the transaction with a compare-and-set on its version, and writes one
+//! outbox row carrying the hooks to deliver. Either all of it happens or none.
+//!
+//! Planning under the row lock means concurrent notifications for one transaction queue
+//! on the lock instead of failing a compare-and-set and retrying; the version check stays
+//! as a second guard.
 
 use std::fmt::Debug;
 
@@ -103,8 +109,6 @@ pub struct NewHistory {
     pub to: Option<Status>,
     /// Instance involved.
     pub instance: Option<String>,
-    /// Link it to the notification stored by the same [`Change`].
-    pub link_notification: bool,
     /// Details.
     pub detail: serde_json::Value,
 }
@@ -148,24 +152,31 @@ pub struct NewHook {
     pub detail: serde_json::Value,
 }
 
-/// One atomic change (see the module documentation).
-#[derive(Clone, Debug)]
+/// One atomic change, planned by the engine against the locked row.
+#[derive(Clone, Debug, Default)]
 pub struct Change {
-    /// The transaction.
-    pub transaction_id: i64,
-    /// The version read; the change applies only if it is still current. Ignored when
-    /// `patch` is empty (a record of a no-op needs no guard).
-    pub expect_version: i64,
     /// The raw notification to store and link, if any.
     pub notification: Option<NewNotification>,
-    /// What to change.
+    /// What to change. An empty patch with no hooks writes no version bump.
     pub patch: Patch,
-    /// History to append.
-    pub history: Vec<NewHistory>,
-    /// Hooks to deliver after commit; their idempotency keys are
-    /// `<reference>:v<new version>:<hook>`.
+    /// The history line to append, if any.
+    pub history: Option<NewHistory>,
+    /// Hooks to deliver after commit, in order, from one outbox row. Their idempotency keys
+    /// are `<reference>:v<new version>:<hook>`.
     pub hooks: Vec<NewHook>,
 }
+
+/// How [`Store::apply`] finds the transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxKey {
+    /// By internal id.
+    Id(i64),
+    /// By public reference.
+    Reference(String),
+}
+
+/// The planner [`Store::apply`] calls with the locked row.
+pub type Planner<'a> = &'a mut (dyn FnMut(&Transaction) -> Change + Send);
 
 /// What [`Store::apply`] did.
 #[derive(Clone, Debug, PartialEq)]
@@ -177,28 +188,30 @@ pub enum Applied {
         /// The stored notification, if any.
         notification_id: Option<i64>,
     },
-    /// The version moved: nothing was written; read again and re-plan.
-    Conflict,
+    /// No transaction has this key: nothing written.
+    NotFound,
     /// A notification with the same provider event id was already stored: nothing written.
     Duplicate,
 }
 
-/// A claimed hook delivery.
+/// A claimed outbox row: the hooks of one change, delivered in order from `next`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OutboxItem {
     /// Row id.
     pub id: i64,
     /// The transaction.
     pub transaction_id: i64,
-    /// Which hook.
-    pub hook: HookName,
-    /// Stable key.
-    pub idempotency_key: String,
+    /// The hooks of the change, in delivery order.
+    pub hooks: Vec<HookName>,
+    /// Index of the first hook not yet delivered.
+    pub next: usize,
+    /// `<reference>:v<version>`; a hook's key is this, `:` and its name.
+    pub key_prefix: String,
     /// The transaction right after the change.
     pub snapshot: Transaction,
-    /// Details.
+    /// Details of the change.
     pub detail: serde_json::Value,
-    /// This attempt's number (1 for the first).
+    /// Attempt number of hook `next` (1 for the first).
     pub attempt: u32,
 }
 
@@ -227,9 +240,9 @@ pub struct Page<T> {
 /// Counts for health and metrics.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct OutboxStats {
-    /// Deliveries not yet done and not dead.
+    /// Outbox rows (changes) with hooks not yet delivered, not dead.
     pub pending: i64,
-    /// Deliveries that gave up.
+    /// Outbox rows that gave up.
     pub dead: i64,
 }
 
@@ -279,11 +292,12 @@ pub trait Store: Send + Sync + Debug {
     /// A stored notification.
     async fn notification(&self, id: i64) -> Result<Option<StoredNotification>, Error>;
 
-    /// The atomic change (see the module documentation).
-    async fn apply(&self, change: Change, now: DateTime<Utc>) -> Result<Applied, Error>;
+    /// The atomic change (see the module documentation): locks the transaction `key`,
+    /// calls `planner` with it, and writes what it returns.
+    async fn apply(&self, key: TxKey, now: DateTime<Utc>, planner: Planner<'_>) -> Result<Applied, Error>;
 
-    /// Claims up to `limit` due hook deliveries until `lease_until`, respecting per-
-    /// transaction order (a delivery waits for the earlier ones of its transaction).
+    /// Claims up to `limit` due outbox rows until `lease_until`, respecting per-transaction
+    /// order (a row waits for the earlier ones of its transaction).
     async fn claim_hooks(
         &self,
         now: DateTime<Utc>,
@@ -291,10 +305,11 @@ pub trait Store: Send + Sync + Debug {
         limit: u32,
     ) -> Result<Vec<OutboxItem>, Error>;
 
-    /// Marks a delivery done.
-    async fn hook_delivered(&self, id: i64, now: DateTime<Utc>) -> Result<(), Error>;
+    /// Records that hook `index` of a claimed row was delivered; the row is done when it
+    /// was the last one.
+    async fn hook_delivered(&self, id: i64, index: usize, last: bool, now: DateTime<Utc>) -> Result<(), Error>;
 
-    /// Marks a delivery failed: retried at `retry_at`, or dead when `None`.
+    /// Marks a row's current hook failed: retried at `retry_at`, or dead when `None`.
     async fn hook_failed(&self, id: i64, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<(), Error>;
 
     /// Outbox counts.

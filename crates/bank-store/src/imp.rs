@@ -146,12 +146,13 @@ pub(crate) fn notification_event_id(n: &NewNotification) -> Option<&str> {
 }
 
 macro_rules! store_impl {
-    ($store:ty, $db:ty, begin = $begin:expr, claim_lock = $lock:expr, migrator = $migrator:expr) => {
+    ($store:ty, $db:ty, begin = $begin:expr, row_lock = $row_lock:expr, claim_lock = $lock:expr, migrator = $migrator:expr) => {
         mod store_impl {
             use super::*;
             use async_trait::async_trait;
             use bank_core::store::{
-                Applied, Change, ListFilter, NewNotification, OutboxItem, OutboxStats, Page, StoredNotification, Verdict,
+                Applied, Change, ListFilter, NewNotification, OutboxItem, OutboxStats, Page, Planner, StoredNotification, TxKey,
+                Verdict,
             };
             use bank_core::{HistoryEntry, HookName, NewTransaction, Transaction};
             use chrono::{DateTime, Utc};
@@ -245,7 +246,7 @@ macro_rules! store_impl {
                 .bind(h.from.map(|s| s.as_str()))
                 .bind(h.to.map(|s| s.as_str()))
                 .bind(&h.instance)
-                .bind(if h.link_notification { notification_id } else { None })
+                .bind(notification_id)
                 .bind(h.detail.to_string())
                 .execute(exec)
                 .await
@@ -337,7 +338,6 @@ macro_rules! store_impl {
                         from: None,
                         to: Some(bank_core::Status::Commande),
                         instance: None,
-                        link_notification: false,
                         detail: serde_json::json!({ "amount_minor": new.amount.minor(), "currency": new.amount.currency().code() }),
                     };
                     insert_history(&mut *db, tx.id, now, &created, None).await?;
@@ -482,10 +482,27 @@ macro_rules! store_impl {
                     }))
                 }
 
-                async fn apply(&self, change: Change, now: DateTime<Utc>) -> Result<Applied, bank_core::Error> {
+                async fn apply(&self, key: TxKey, now: DateTime<Utc>, planner: Planner<'_>) -> Result<Applied, bank_core::Error> {
                     let mut db = self.begin().await?;
+                    let (column, id_value, ref_value) = match &key {
+                        TxKey::Id(id) => ("id", Some(*id), None),
+                        TxKey::Reference(r) => ("reference", None, Some(r.clone())),
+                    };
+                    let select = format!("SELECT {TX_COLUMNS} FROM bank_transactions WHERE {column} = $1{}", $row_lock);
+                    let q = sqlx::query(&select);
+                    let q = match (id_value, ref_value) {
+                        (Some(id), _) => q.bind(id),
+                        (_, Some(r)) => q.bind(r),
+                        _ => unreachable!(),
+                    };
+                    let Some(row) = q.fetch_optional(&mut *db).await.map_err(StoreError::query("lock transaction"))? else {
+                        db.rollback().await.map_err(StoreError::query("rollback"))?;
+                        return Ok(Applied::NotFound);
+                    };
+                    let before = tx_row(&row)?;
+                    let change: Change = planner(&before);
                     let notification_id = match &change.notification {
-                        Some(n) => match insert_notification(&mut *db, n, Some(change.transaction_id)).await? {
+                        Some(n) => match insert_notification(&mut *db, n, Some(before.id)).await? {
                             Some(id) => Some(id),
                             None => {
                                 db.rollback().await.map_err(StoreError::query("rollback"))?;
@@ -494,10 +511,11 @@ macro_rules! store_impl {
                         },
                         None => None,
                     };
-                    let guarded = !change.patch.is_empty() || !change.hooks.is_empty();
-                    let row = if guarded {
+                    let tx = if change.patch.is_empty() && change.hooks.is_empty() {
+                        before
+                    } else {
                         let p = &change.patch;
-                        sqlx::query(&format!(
+                        let row = sqlx::query(&format!(
                             "UPDATE bank_transactions SET version = version + 1, updated_ms = $1, \
                              status = COALESCE($2, status), mode = COALESCE($3, mode), \
                              authorisation = COALESCE($4, authorisation), subscription_id = COALESCE($5, subscription_id), \
@@ -516,24 +534,19 @@ macro_rules! store_impl {
                         .bind(&p.error_message)
                         .bind(p.refunded_minor)
                         .bind(p.paid_at.map(ms))
-                        .bind(change.transaction_id)
-                        .bind(change.expect_version)
+                        .bind(before.id)
+                        .bind(before.version)
                         .fetch_optional(&mut *db)
                         .await
-                        .map_err(StoreError::query("update transaction"))?
-                    } else {
-                        sqlx::query(&format!("SELECT {TX_COLUMNS} FROM bank_transactions WHERE id = $1"))
-                            .bind(change.transaction_id)
-                            .fetch_optional(&mut *db)
-                            .await
-                            .map_err(StoreError::query("read transaction"))?
+                        .map_err(StoreError::query("update transaction"))?;
+                        // The row is locked: the version cannot have moved. Checked anyway.
+                        let Some(row) = row else {
+                            db.rollback().await.map_err(StoreError::query("rollback"))?;
+                            return Err(StoreError::Corrupt { column: "version", reason: "changed under the row lock".into() }.into());
+                        };
+                        tx_row(&row)?
                     };
-                    let Some(row) = row else {
-                        db.rollback().await.map_err(StoreError::query("rollback"))?;
-                        return Ok(Applied::Conflict);
-                    };
-                    let tx = tx_row(&row)?;
-                    for h in &change.history {
+                    if let Some(h) = &change.history {
                         insert_history(&mut *db, tx.id, now, h, notification_id).await?;
                     }
                     if !change.hooks.is_empty() {
@@ -541,21 +554,22 @@ macro_rules! store_impl {
                             column: "snapshot",
                             reason: e.to_string(),
                         })?;
-                        for h in &change.hooks {
-                            sqlx::query(
-                                "INSERT INTO bank_outbox (transaction_id, hook, idempotency_key, snapshot, detail, due_ms) \
-                                 VALUES ($1, $2, $3, $4, $5, $6)",
-                            )
-                            .bind(tx.id)
-                            .bind(h.hook.as_str())
-                            .bind(format!("{}:v{}:{}", tx.reference, tx.version, h.hook.as_str()))
-                            .bind(&snapshot)
-                            .bind(h.detail.to_string())
-                            .bind(ms(now))
-                            .execute(&mut *db)
-                            .await
-                            .map_err(StoreError::query("write outbox"))?;
-                        }
+                        let names: Vec<&str> = change.hooks.iter().map(|h| h.hook.as_str()).collect();
+                        // One detail per change: the hooks of one change share it.
+                        let detail = change.hooks[0].detail.to_string();
+                        sqlx::query(
+                            "INSERT INTO bank_outbox (transaction_id, hooks, key_prefix, snapshot, detail, due_ms) \
+                             VALUES ($1, $2, $3, $4, $5, $6)",
+                        )
+                        .bind(tx.id)
+                        .bind(names.join(","))
+                        .bind(format!("{}:v{}", tx.reference, tx.version))
+                        .bind(&snapshot)
+                        .bind(detail)
+                        .bind(ms(now))
+                        .execute(&mut *db)
+                        .await
+                        .map_err(StoreError::query("write outbox"))?;
                     }
                     db.commit().await.map_err(StoreError::query("commit"))?;
                     Ok(Applied::Done {
@@ -579,7 +593,7 @@ macro_rules! store_impl {
                              AND NOT EXISTS (SELECT 1 FROM bank_outbox e WHERE e.transaction_id = o.transaction_id \
                                              AND e.id < o.id AND e.delivered_ms IS NULL AND NOT e.dead) \
                            ORDER BY o.id LIMIT $3{} ) \
-                         RETURNING id, transaction_id, hook, idempotency_key, snapshot, detail, attempts",
+                         RETURNING id, transaction_id, hooks, next_hook, key_prefix, snapshot, detail, attempts",
                         $lock
                     ))
                     .bind(ms(now))
@@ -592,15 +606,20 @@ macro_rules! store_impl {
                     let g = StoreError::query("read outbox");
                     let mut out = Vec::with_capacity(rows.len());
                     for r in rows {
-                        let hook: String = r.try_get("hook").map_err(&g)?;
+                        let hooks: String = r.try_get("hooks").map_err(&g)?;
+                        let next: i32 = r.try_get("next_hook").map_err(&g)?;
                         let snapshot: String = r.try_get("snapshot").map_err(&g)?;
                         let detail: String = r.try_get("detail").map_err(&g)?;
                         let attempts: i32 = r.try_get("attempts").map_err(&g)?;
                         out.push(OutboxItem {
                             id: r.try_get("id").map_err(&g)?,
                             transaction_id: r.try_get("transaction_id").map_err(&g)?,
-                            hook: HookName::parse(&hook).ok_or(StoreError::Corrupt { column: "hook", reason: hook.clone() })?,
-                            idempotency_key: r.try_get("idempotency_key").map_err(&g)?,
+                            hooks: hooks
+                                .split(',')
+                                .map(|h| HookName::parse(h).ok_or(StoreError::Corrupt { column: "hooks", reason: h.to_string() }))
+                                .collect::<Result<_, _>>()?,
+                            next: usize::try_from(next).unwrap_or(0),
+                            key_prefix: r.try_get("key_prefix").map_err(&g)?,
                             snapshot: serde_json::from_str(&snapshot)
                                 .map_err(|e| StoreError::Corrupt { column: "snapshot", reason: e.to_string() })?,
                             detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
@@ -612,8 +631,15 @@ macro_rules! store_impl {
                     Ok(out)
                 }
 
-                async fn hook_delivered(&self, id: i64, now: DateTime<Utc>) -> Result<(), bank_core::Error> {
-                    sqlx::query("UPDATE bank_outbox SET delivered_ms = $1, locked_until_ms = NULL, last_error = NULL WHERE id = $2")
+                async fn hook_delivered(&self, id: i64, index: usize, last: bool, now: DateTime<Utc>) -> Result<(), bank_core::Error> {
+                    // The next hook of the row is attempted at once, in the same claim: attempt 1.
+                    sqlx::query(
+                        "UPDATE bank_outbox SET next_hook = $1, attempts = 1, last_error = NULL, \
+                         delivered_ms = CASE WHEN $2 THEN $3 ELSE NULL END, \
+                         locked_until_ms = CASE WHEN $2 THEN NULL ELSE locked_until_ms END WHERE id = $4",
+                    )
+                        .bind(i32::try_from(index + 1).unwrap_or(i32::MAX))
+                        .bind(last)
                         .bind(ms(now))
                         .bind(id)
                         .execute(&self.pool)

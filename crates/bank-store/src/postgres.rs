@@ -67,6 +67,7 @@ crate::imp::store_impl!(
     PgStore,
     sqlx::Postgres,
     begin = "BEGIN",
+    row_lock = " FOR UPDATE",
     claim_lock = " FOR UPDATE SKIP LOCKED",
     migrator = sqlx::migrate!("./migrations/postgres")
 );

@@ -53,6 +53,7 @@ crate::imp::store_impl!(
     SqliteStore,
     sqlx::Sqlite,
     begin = "BEGIN IMMEDIATE",
+    row_lock = "",
     claim_lock = "",
     migrator = sqlx::migrate!("./migrations/sqlite")
 );

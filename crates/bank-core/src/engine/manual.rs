@@ -8,6 +8,7 @@ use crate::acquirer::RefundSupport;
 use crate::error::Error;
 use crate::money::Money;
 use crate::status::{Event, Status};
+use crate::store::TxKey;
 use crate::transaction::{HistoryKind, Transaction};
 
 impl Engine {
@@ -22,7 +23,8 @@ impl Engine {
     }
 
     async fn manual_commit(&self, tx: Transaction, intent: Intent, action: &'static str) -> Result<Transaction, Error> {
-        let (committed, after) = self.commit(tx, &intent).await?;
+        let (committed, after) = self.commit(TxKey::Id(tx.id), &intent).await?;
+        let after = after.ok_or_else(|| Error::UnknownTransaction { reference: tx.reference.clone() })?;
         match committed {
             Committed::Forbidden => Err(Error::NotAllowed {
                 action,
@@ -87,13 +89,11 @@ impl Engine {
         }
         let op = acq.refund(&tx, amount).await?;
         tracing::info!(reference = %tx.reference, %amount, provider_reference = ?op.provider_reference, manual = op.manual, "refunded");
-        let total = tx.refunded.minor() + amount.minor();
+        let total = Money::from_minor(tx.refunded.minor() + amount.minor(), amount.currency())?;
         let detail = json!({ "amount_minor": amount.minor(), "provider_reference": op.provider_reference, "manual": op.manual });
         let mut intent = self.manual_intent(Event::Refund, Some(mode), staff, "refund", detail);
-        if total < tx.amount.minor() {
-            intent.event = None;
-            intent.refunded_total = Some(total);
-        }
+        intent.event = None;
+        intent.refund_total = Some(total);
         self.manual_commit(tx, intent, "refund").await
     }
 
@@ -122,7 +122,7 @@ impl Engine {
             let mut progressed = false;
             for tx in batch {
                 let intent = self.manual_intent(Event::Abandon, None, "system", "abandon_stale", json!(null));
-                let (c, _) = self.commit(tx, &intent).await?;
+                let (c, _) = self.commit(TxKey::Id(tx.id), &intent).await?;
                 if matches!(c, Committed::Transitioned { .. }) {
                     n += 1;
                     progressed = true;

@@ -1,9 +1,9 @@
 //! The engine: creates transactions, offers payment choices, runs the notification path,
 //! delivers hooks from the outbox, and carries out staff actions.
 //!
-//! Every change of a transaction goes through [`Engine::commit`], which plans it with the
-//! transition table of [`crate::status`] and writes it with [`Store::apply`] (one database
-//! transaction, compare-and-set on the version), re-reading and re-planning on conflict.
+//! Every change of a transaction goes through `Engine::commit`, which plans it with the
+//! transition table of [`crate::status`] against the row locked by [`Store::apply`] and
+//! writes it in the same database transaction.
 
 mod manual;
 mod notify;
@@ -27,11 +27,9 @@ use crate::hooks::{HookName, Hooks};
 use crate::registry::Registry;
 use crate::signer::FormSigner;
 use crate::status::{Event, Status, Transition};
-use crate::store::{Applied, Change, NewHistory, NewHook, NewNotification, Patch, Store};
+use crate::money::Money;
+use crate::store::{Applied, Change, NewHistory, NewHook, NewNotification, Store, TxKey};
 use crate::transaction::{HistoryKind, NewTransaction, Reference, Transaction};
-
-/// How many times a change is re-planned after losing a compare-and-set.
-const MAX_ATTEMPTS: usize = 16;
 
 /// One way to pay a transaction, for the payment page.
 #[derive(Debug, Clone)]
@@ -65,27 +63,29 @@ impl fmt::Debug for Engine {
     }
 }
 
-/// What a change should do, before it is planned against the current status.
+/// What a change should do, before it is planned against the current row.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Intent {
-    /// The status event, or `None` to only record.
+    /// The status event, or `None` to only record (or refund in part).
     pub event: Option<Event>,
     /// Instance involved.
     pub instance: Option<String>,
     /// Raw notification to store with the change.
     pub notification: Option<NewNotification>,
-    /// Kind of the first history line (Notification or Manual).
+    /// Kind of the history line when nothing transitions (Notification, Manual…).
     pub origin: Option<HistoryKind>,
-    /// Details for history and hooks.
+    /// Details for history and hooks (an object).
     pub detail: serde_json::Value,
-    /// Provider fields to set on success.
+    /// Provider authorisation number to set on success.
     pub authorisation: Option<String>,
     /// Provider subscription token.
     pub subscription_id: Option<String>,
     /// Provider error code and message (failures).
     pub error: Option<(Option<String>, Option<String>)>,
-    /// A refund: the new refunded total.
-    pub refunded_total: Option<i64>,
+    /// The amount the provider says was paid: must equal the transaction's.
+    pub check_amount: Option<Money>,
+    /// A refund: the refunded total after it. Equal to the amount: `rembourse`.
+    pub refund_total: Option<Money>,
     /// Extra hooks (subscription ones) when the change applies.
     pub extra_hooks: Vec<HookName>,
     /// Replace the transition's usual hooks (instalments call renouveler, not activer).
@@ -103,8 +103,12 @@ pub(crate) enum Committed {
     NoOp,
     /// Recorded; the event was not allowed in this status.
     Forbidden,
+    /// Recorded; amount or currency did not match the transaction.
+    Mismatch { expected: Money, got: Money },
     /// A duplicate of a stored provider event: nothing written.
     Duplicate,
+    /// No such transaction: nothing written.
+    NotFound,
 }
 
 impl Engine {
@@ -260,154 +264,155 @@ impl Engine {
         Ok(out)
     }
 
-    /// Plans `intent` against the current state of `tx` and writes it, re-reading and
-    /// re-planning when another change won the compare-and-set.
-    pub(crate) async fn commit(
-        &self,
-        mut tx: Transaction,
-        intent: &Intent,
-    ) -> Result<(Committed, Transaction), Error> {
-        for _ in 0..MAX_ATTEMPTS {
-            let now = self.clock.now();
-            let (change, committed) = plan(&tx, intent, now);
-            match self.store.apply(change, now).await? {
-                Applied::Done { transaction, .. } => {
-                    if matches!(committed, Committed::Transitioned { .. } | Committed::PartialRefund { .. }) {
-                        self.wake.notify_one();
-                    }
-                    return Ok((committed, *transaction));
+    /// Plans `intent` against the transaction `key` as it is under the row lock, and
+    /// writes it in one database transaction.
+    pub(crate) async fn commit(&self, key: TxKey, intent: &Intent) -> Result<(Committed, Option<Transaction>), Error> {
+        let now = self.clock.now();
+        let mut committed = Committed::NotFound;
+        let applied = {
+            let mut planner = |tx: &Transaction| {
+                let (change, c) = plan(tx, intent, now);
+                committed = c;
+                change
+            };
+            self.store.apply(key, now, &mut planner).await?
+        };
+        match applied {
+            Applied::Done { transaction, .. } => {
+                if matches!(committed, Committed::Transitioned { .. } | Committed::PartialRefund { .. }) {
+                    self.wake.notify_one();
                 }
-                Applied::Duplicate => return Ok((Committed::Duplicate, tx)),
-                Applied::Conflict => {
-                    tx = self
-                        .store
-                        .transaction_by_id(tx.id)
-                        .await?
-                        .ok_or_else(|| Error::UnknownTransaction {
-                            reference: tx.reference.clone(),
-                        })?;
-                }
+                Ok((committed, Some(*transaction)))
             }
+            Applied::Duplicate => Ok((Committed::Duplicate, None)),
+            Applied::NotFound => Ok((Committed::NotFound, None)),
         }
-        Err(Error::Contention {
-            reference: tx.reference,
-        })
     }
 }
 
-/// Turns an intent into a change against `tx` as read.
-fn plan(tx: &Transaction, intent: &Intent, now: chrono::DateTime<chrono::Utc>) -> (Change, Committed) {
-    let mut history = Vec::new();
-    if let Some(kind) = intent.origin {
-        history.push(NewHistory {
-            kind,
-            from: None,
-            to: None,
-            instance: intent.instance.clone(),
-            link_notification: intent.notification.is_some(),
-            detail: intent.detail.clone(),
-        });
+/// The history detail: the intent's details plus `extra`.
+fn detail_with(intent: &Intent, extra: serde_json::Value) -> serde_json::Value {
+    let mut d = match &intent.detail {
+        serde_json::Value::Object(m) => m.clone(),
+        serde_json::Value::Null => serde_json::Map::new(),
+        other => {
+            let mut m = serde_json::Map::new();
+            m.insert("detail".into(), other.clone());
+            m
+        }
+    };
+    if let serde_json::Value::Object(e) = extra {
+        d.extend(e);
     }
-    let mut patch = Patch::default();
-    let mut hooks = Vec::new();
-    let committed;
+    serde_json::Value::Object(d)
+}
 
-    if let Some(total) = intent.refunded_total.filter(|_| intent.event.is_none()) {
-        // A partial refund: only a paid transaction, and only forwards.
-        if tx.status == Status::Ok && total > tx.refunded.minor() && total < tx.amount.minor() {
-            patch.refunded_minor = Some(total);
-            history.push(NewHistory {
-                kind: HistoryKind::PartialRefund,
-                from: Some(tx.status),
-                to: Some(tx.status),
-                instance: intent.instance.clone(),
-                link_notification: false,
-                detail: json!({ "refunded_minor": total }),
-            });
-            hooks.push(NewHook {
-                hook: HookName::TraiterRemboursement,
-                detail: json!({ "refunded_minor": total, "partial": true }),
-            });
-            committed = Committed::PartialRefund { total };
-        } else {
-            history.push(ignored(intent, tx.status, "refund total not above what is already refunded, or transaction not paid"));
-            committed = Committed::NoOp;
+/// Turns an intent into a change against `tx` as read under the lock. Pure: the same row
+/// and intent always give the same change.
+fn plan(tx: &Transaction, intent: &Intent, now: chrono::DateTime<chrono::Utc>) -> (Change, Committed) {
+    let mut change = Change {
+        notification: intent.notification.clone(),
+        ..Change::default()
+    };
+    let line = |kind, to: Status, extra| NewHistory {
+        kind,
+        from: Some(tx.status),
+        to: Some(to),
+        instance: intent.instance.clone(),
+        detail: detail_with(intent, extra),
+    };
+
+    // Amount and currency, in minor units, before anything can be marked.
+    let wrong = intent.check_amount.filter(|got| *got != tx.amount).or_else(|| {
+        intent
+            .refund_total
+            .filter(|t| t.currency() != tx.amount.currency() || t.minor() > tx.amount.minor())
+    });
+    if let Some(got) = wrong {
+        if let Some(n) = change.notification.as_mut() {
+            n.verdict = crate::store::Verdict::Mismatch;
         }
-    } else if let Some(event) = intent.event {
-        match tx.status.apply(event) {
-            Transition::To(to) => {
-                patch.status = Some(to);
-                if let Some(i) = &intent.instance {
-                    if matches!(event, Event::Pay | Event::Wait) || tx.mode.is_none() {
-                        patch.mode = Some(i.clone());
-                    }
-                }
-                patch.authorisation = intent.authorisation.clone();
-                patch.subscription_id = intent.subscription_id.clone();
-                match event {
-                    Event::Pay => {
-                        patch.paid_at = Some(now);
-                        patch.clear_error = true;
-                    }
-                    Event::Fail | Event::LateFailure => {
-                        if let Some((code, message)) = &intent.error {
-                            patch.error_code = code.clone();
-                            patch.error_message = message.clone();
-                        }
-                    }
-                    Event::Refund => patch.refunded_minor = Some(tx.amount.minor()),
-                    Event::Wait | Event::Abandon => {}
-                }
-                history.push(NewHistory {
-                    kind: HistoryKind::Transition,
-                    from: Some(tx.status),
-                    to: Some(to),
-                    instance: intent.instance.clone(),
-                    link_notification: false,
-                    detail: json!({ "event": event }),
-                });
-                let names = intent
-                    .replace_hooks
-                    .clone()
-                    .unwrap_or_else(|| HookName::for_transition(tx.status, to, tx.recurring));
-                for hook in names.into_iter().chain(intent.extra_hooks.iter().copied()) {
-                    hooks.push(NewHook {
-                        hook,
-                        detail: json!({ "from": tx.status, "to": to, "event": event, "detail": intent.detail }),
-                    });
-                }
-                committed = Committed::Transitioned { from: tx.status, to };
-            }
-            Transition::NoOp => {
-                history.push(ignored(intent, tx.status, "replay or stale notice: no change"));
-                committed = Committed::NoOp;
-            }
-            Transition::Forbidden => {
-                history.push(ignored(intent, tx.status, "transition not allowed"));
-                committed = Committed::Forbidden;
-            }
-        }
-    } else {
-        // Record only; subscription hooks (resilier) still need a version bump for their key.
-        for hook in &intent.extra_hooks {
-            hooks.push(NewHook {
-                hook: *hook,
-                detail: json!({ "detail": intent.detail }),
-            });
-        }
-        committed = Committed::NoOp;
+        change.history = Some(line(
+            HistoryKind::AmountMismatch,
+            tx.status,
+            json!({ "expected": tx.amount.to_string(), "got": got.to_string() }),
+        ));
+        return (change, Committed::Mismatch { expected: tx.amount, got });
     }
-    (
-        Change {
-            transaction_id: tx.id,
-            expect_version: tx.version,
-            notification: intent.notification.clone(),
-            patch,
-            history,
-            hooks,
-        },
-        committed,
-    )
+
+    let mut event = intent.event;
+    if let Some(total) = intent.refund_total {
+        if total == tx.amount {
+            event = Some(Event::Refund);
+        } else if tx.status == Status::Ok && total.minor() > tx.refunded.minor() {
+            change.patch.refunded_minor = Some(total.minor());
+            change.history = Some(line(HistoryKind::PartialRefund, tx.status, json!({ "refunded_minor": total.minor() })));
+            change.hooks.push(NewHook {
+                hook: HookName::TraiterRemboursement,
+                detail: json!({ "refunded_minor": total.minor(), "partial": true, "detail": intent.detail }),
+            });
+            return (change, Committed::PartialRefund { total: total.minor() });
+        } else {
+            change.history = Some(ignored(intent, tx.status, "refund total not above what is already refunded, or transaction not paid"));
+            return (change, Committed::NoOp);
+        }
+    }
+
+    let Some(event) = event else {
+        // Record only; subscription hooks (resilier) still bump the version for their key.
+        change.history = Some(line(intent.origin.unwrap_or(HistoryKind::Notification), tx.status, json!({})));
+        for hook in &intent.extra_hooks {
+            change.hooks.push(NewHook { hook: *hook, detail: json!({ "detail": intent.detail }) });
+        }
+        return (change, Committed::NoOp);
+    };
+    match tx.status.apply(event) {
+        Transition::To(to) => {
+            let p = &mut change.patch;
+            p.status = Some(to);
+            if let Some(i) = &intent.instance {
+                if matches!(event, Event::Pay | Event::Wait) || tx.mode.is_none() {
+                    p.mode = Some(i.clone());
+                }
+            }
+            p.authorisation = intent.authorisation.clone();
+            p.subscription_id = intent.subscription_id.clone();
+            match event {
+                Event::Pay => {
+                    p.paid_at = Some(now);
+                    p.clear_error = true;
+                }
+                Event::Fail | Event::LateFailure => {
+                    if let Some((code, message)) = &intent.error {
+                        p.error_code = code.clone();
+                        p.error_message = message.clone();
+                    }
+                }
+                Event::Refund => p.refunded_minor = Some(tx.amount.minor()),
+                Event::Wait | Event::Abandon => {}
+            }
+            change.history = Some(line(HistoryKind::Transition, to, json!({ "event": event })));
+            let names = intent
+                .replace_hooks
+                .clone()
+                .unwrap_or_else(|| HookName::for_transition(tx.status, to, tx.recurring));
+            for hook in names.into_iter().chain(intent.extra_hooks.iter().copied()) {
+                change.hooks.push(NewHook {
+                    hook,
+                    detail: json!({ "from": tx.status, "to": to, "event": event, "detail": intent.detail }),
+                });
+            }
+            (change, Committed::Transitioned { from: tx.status, to })
+        }
+        Transition::NoOp => {
+            change.history = Some(ignored(intent, tx.status, "replay or stale notice: no change"));
+            (change, Committed::NoOp)
+        }
+        Transition::Forbidden => {
+            change.history = Some(ignored(intent, tx.status, "transition not allowed"));
+            (change, Committed::Forbidden)
+        }
+    }
 }
 
 fn ignored(intent: &Intent, status: Status, reason: &str) -> NewHistory {
@@ -416,7 +421,6 @@ fn ignored(intent: &Intent, status: Status, reason: &str) -> NewHistory {
         from: Some(status),
         to: Some(status),
         instance: intent.instance.clone(),
-        link_notification: false,
-        detail: json!({ "event": intent.event, "reason": reason }),
+        detail: detail_with(intent, json!({ "event": intent.event, "reason": reason })),
     }
 }

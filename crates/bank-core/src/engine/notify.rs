@@ -9,8 +9,8 @@ use crate::error::Error;
 use crate::hooks::HookName;
 use crate::money::Money;
 use crate::status::{Event, Status};
-use crate::store::{NewNotification, Verdict};
-use crate::transaction::{HistoryKind, Reference};
+use crate::store::{NewNotification, TxKey, Verdict};
+use crate::transaction::{HistoryKind, Reference, Transaction};
 
 /// What a notification did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -139,17 +139,8 @@ impl Engine {
                 .await?;
             return Ok(NotificationResult::without_tx(Effect::Foreign, v.reply));
         }
-        let found = match v.reference.as_deref() {
-            Some(r) => self.store.transaction_by_reference(r).await?,
-            None => None,
-        };
-        let Some(tx) = found else {
-            if v.outcome != Outcome::Nothing {
-                tracing::warn!(instance, reference = ?v.reference, "notification for an unknown reference: acknowledged");
-            }
-            self.store
-                .record_notification(&record(Verdict::Unknown, v.reference.clone(), v.event_id.clone()))
-                .await?;
+        let Some(reference) = v.reference.clone() else {
+            self.store.record_notification(&record(Verdict::Unknown, None, v.event_id.clone())).await?;
             return Ok(NotificationResult::without_tx(Effect::Unknown, v.reply));
         };
 
@@ -172,63 +163,71 @@ impl Engine {
             error: Some((v.error_code.clone(), v.error_message.clone())),
             ..Intent::default()
         };
-
-        // Amount and currency, in minor units, before anything can be marked.
-        let mismatch = match (&v.outcome, v.amount) {
-            (Outcome::Paid | Outcome::Waiting, Some(got)) if got != tx.amount => Some(got),
-            (Outcome::Refunded { total }, _)
-                if total.currency() != tx.amount.currency() || total.minor() > tx.amount.minor() =>
-            {
-                Some(*total)
-            }
-            _ => None,
-        };
-        if let Some(got) = mismatch {
-            tracing::warn!(instance, reference = %tx.reference, expected = %tx.amount, got = %got, "amount mismatch: nothing marked");
-            if let Some(n) = intent.notification.as_mut() {
-                n.verdict = Verdict::Mismatch;
-            }
-            intent.origin = Some(HistoryKind::AmountMismatch);
-            let (committed, tx) = self.commit(tx, &intent).await?;
-            let effect = if committed == Committed::Duplicate {
-                Effect::Duplicate
-            } else {
-                Effect::AmountMismatch {
-                    expected: tx.amount.to_string(),
-                    got: got.to_string(),
-                }
-            };
-            return Ok(self.result(effect, v.reply, &tx));
-        }
-
-        match v.outcome {
+        match &v.outcome {
             Outcome::Paid => intent.event = Some(Event::Pay),
             Outcome::Waiting => intent.event = Some(Event::Wait),
             Outcome::Failed => intent.event = Some(Event::Fail),
             Outcome::Cancelled => intent.event = Some(Event::Abandon),
             Outcome::LateFailure => intent.event = Some(Event::LateFailure),
-            Outcome::Refunded { total } => {
-                if total == tx.amount {
-                    intent.event = Some(Event::Refund);
-                } else {
-                    intent.refunded_total = Some(total.minor());
-                }
-            }
+            Outcome::Refunded { total } => intent.refund_total = Some(*total),
             Outcome::InstalmentPaid | Outcome::InstalmentFailed => {
-                return self.instalment(tx, intent, v.outcome == Outcome::InstalmentPaid, v.amount, v.reply).await;
+                let paid = v.outcome == Outcome::InstalmentPaid;
+                return match self.store.transaction_by_reference(&reference).await? {
+                    Some(first) => self.instalment(first, intent, paid, v.amount, v.reply).await,
+                    None => self.unknown(instance, &record, &v.reference, &v.event_id, v.reply).await,
+                };
             }
             Outcome::SubscriptionEnded => intent.extra_hooks = vec![HookName::Resilier],
             Outcome::Nothing => {}
         }
-        let (committed, tx) = self.commit(tx, &intent).await?;
-        Ok(self.result(effect_of(&committed, &tx), v.reply, &tx))
+        if matches!(v.outcome, Outcome::Paid | Outcome::Waiting) {
+            intent.check_amount = v.amount;
+        }
+        let (committed, tx) = self.commit(TxKey::Reference(reference.clone()), &intent).await?;
+        if committed == Committed::NotFound {
+            return self.unknown(instance, &record, &v.reference, &v.event_id, v.reply).await;
+        }
+        self.finish(committed, tx, &reference, v.reply).await
+    }
+
+    async fn unknown(
+        &self,
+        instance: &str,
+        record: &(dyn Fn(Verdict, Option<String>, Option<String>) -> NewNotification + Sync),
+        reference: &Option<String>,
+        event_id: &Option<String>,
+        reply: Reply,
+    ) -> Result<NotificationResult, Error> {
+        tracing::warn!(instance, reference = ?reference, "notification for an unknown reference: acknowledged");
+        self.store
+            .record_notification(&record(Verdict::Unknown, reference.clone(), event_id.clone()))
+            .await?;
+        Ok(NotificationResult::without_tx(Effect::Unknown, reply))
+    }
+
+    /// Turns a commit into the notification's result, logging what matters.
+    async fn finish(
+        &self,
+        committed: Committed,
+        tx: Option<Transaction>,
+        reference: &str,
+        reply: Reply,
+    ) -> Result<NotificationResult, Error> {
+        let tx = match tx {
+            Some(tx) => tx,
+            None => self.transaction(reference).await?,
+        };
+        if let Committed::Mismatch { expected, got } = &committed {
+            tracing::warn!(reference = %tx.reference, %expected, %got, "amount mismatch: nothing marked");
+        }
+        Ok(self.result(effect_of(&committed, &tx), reply, &tx))
     }
 
     /// An instalment of a subscription: `preparer_echeance` creates its transaction, which
     /// is then settled like any other; `renouveler_abonnement` or `resilier` follows.
     async fn instalment(
         &self,
-        first: crate::transaction::Transaction,
+        first: Transaction,
         mut intent: Intent,
         paid: bool,
         amount: Option<Money>,
@@ -236,26 +235,11 @@ impl Engine {
     ) -> Result<NotificationResult, Error> {
         let Some(new) = self.hooks.preparer_echeance(&first).await else {
             tracing::warn!(reference = %first.reference, "preparer_echeance returned nothing: instalment recorded on the first transaction");
-            let (committed, tx) = self.commit(first, &intent).await?;
-            return Ok(self.result(effect_of(&committed, &tx), reply, &tx));
+            let (committed, tx) = self.commit(TxKey::Id(first.id), &intent).await?;
+            return self.finish(committed, tx, &first.reference, reply).await;
         };
         let child = self.inserer_transaction(new).await?;
-        if let Some(got) = amount.filter(|a| *a != child.amount) {
-            tracing::warn!(reference = %child.reference, expected = %child.amount, got = %got, "instalment amount mismatch");
-            if let Some(n) = intent.notification.as_mut() {
-                n.verdict = Verdict::Mismatch;
-            }
-            intent.origin = Some(HistoryKind::AmountMismatch);
-            let (_, tx) = self.commit(child, &intent).await?;
-            return Ok(self.result(
-                Effect::AmountMismatch {
-                    expected: tx.amount.to_string(),
-                    got: got.to_string(),
-                },
-                reply,
-                &tx,
-            ));
-        }
+        intent.check_amount = amount;
         if paid {
             intent.event = Some(Event::Pay);
             let mut hooks = HookName::for_transition(Status::Commande, Status::Ok, false);
@@ -265,23 +249,22 @@ impl Engine {
             intent.event = Some(Event::Fail);
             intent.replace_hooks = Some(vec![HookName::ReglementEnEchec, HookName::Resilier]);
         }
-        let (committed, tx) = self.commit(child, &intent).await?;
+        let (committed, tx) = self.commit(TxKey::Id(child.id), &intent).await?;
         if committed == Committed::Duplicate {
             // The same provider event was already processed: drop the extra instalment.
             let drop = Intent {
                 event: Some(Event::Abandon),
-                origin: Some(HistoryKind::Ignored),
                 detail: json!({ "reason": "duplicate instalment notification" }),
                 replace_hooks: Some(vec![]),
                 ..Intent::default()
             };
-            self.commit(tx.clone(), &drop).await?;
+            self.commit(TxKey::Id(child.id), &drop).await?;
             return Ok(self.result(Effect::Duplicate, reply, &first));
         }
-        Ok(self.result(effect_of(&committed, &tx), reply, &tx))
+        self.finish(committed, tx, &child.reference, reply).await
     }
 
-    fn result(&self, effect: Effect, reply: Reply, tx: &crate::transaction::Transaction) -> NotificationResult {
+    fn result(&self, effect: Effect, reply: Reply, tx: &Transaction) -> NotificationResult {
         NotificationResult {
             effect,
             reply,
@@ -291,8 +274,13 @@ impl Engine {
     }
 }
 
-pub(super) fn effect_of(c: &Committed, tx: &crate::transaction::Transaction) -> Effect {
+pub(super) fn effect_of(c: &Committed, tx: &Transaction) -> Effect {
     match c {
+        Committed::Mismatch { expected, got } => Effect::AmountMismatch {
+            expected: expected.to_string(),
+            got: got.to_string(),
+        },
+        Committed::NotFound => Effect::Unknown,
         Committed::Transitioned { from, to } => Effect::Transitioned { from: *from, to: *to },
         Committed::PartialRefund { total } => Effect::PartiallyRefunded { total_minor: *total },
         Committed::NoOp => Effect::NoOp { status: tx.status },

@@ -76,8 +76,9 @@ CREATE INDEX bank_history_tx ON bank_history (transaction_id, id);
 CREATE TABLE bank_outbox (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     transaction_id  BIGINT  NOT NULL REFERENCES bank_transactions (id),
-    hook            TEXT    NOT NULL,
-    idempotency_key TEXT    NOT NULL UNIQUE,
+    hooks           TEXT    NOT NULL, -- hook names in delivery order, comma-separated
+    next_hook       INTEGER NOT NULL DEFAULT 0,
+    key_prefix      TEXT    NOT NULL UNIQUE, -- <reference>:v<version>
     snapshot        TEXT    NOT NULL,
     detail          TEXT    NOT NULL,
     attempts        INTEGER NOT NULL DEFAULT 0,
