@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use bank_core::config::{Config, ProcessEnv};
 use bank_core::testing::RecordingHooks;
-use bank_core::{Currency, Engine, EngineSettings, Hooks, ManualClock, Money, NewTransaction, Registry, Store, Transaction};
+use bank_core::{
+    Currency, Engine, EngineSettings, Hooks, ManualClock, Money, NewTransaction, Registry, Store,
+    Transaction,
+};
 
 /// The environment variable naming the PostgreSQL server for tests.
 pub const PG_ENV: &str = "BANK_TEST_POSTGRES_URL";
@@ -46,9 +49,18 @@ impl TestStore {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("bank.db").display());
-                let s = bank_store::SqliteStore::connect(&url).await.expect("sqlite");
+                let s = bank_store::SqliteStore::connect(&url)
+                    .await
+                    .expect("sqlite");
                 s.migrate().await.expect("migrate");
-                Some(TestStore { store: Arc::new(s.clone()), url, schema: None, sqlite: Some(s), pg: None, _dir: Some(dir) })
+                Some(TestStore {
+                    store: Arc::new(s.clone()),
+                    url,
+                    schema: None,
+                    sqlite: Some(s),
+                    pg: None,
+                    _dir: Some(dir),
+                })
             }
             Backend::Postgres => {
                 let Ok(url) = std::env::var(PG_ENV) else {
@@ -56,9 +68,18 @@ impl TestStore {
                     return None;
                 };
                 let schema = format!("bank_t_{}", rand::random::<u64>());
-                let s = bank_store::PgStore::connect_in_schema(&url, Some(&schema)).await.expect("postgres");
+                let s = bank_store::PgStore::connect_in_schema(&url, Some(&schema))
+                    .await
+                    .expect("postgres");
                 s.migrate().await.expect("migrate");
-                Some(TestStore { store: Arc::new(s.clone()), url, schema: Some(schema), sqlite: None, pg: Some(s), _dir: None })
+                Some(TestStore {
+                    store: Arc::new(s.clone()),
+                    url,
+                    schema: Some(schema),
+                    sqlite: None,
+                    pg: Some(s),
+                    _dir: None,
+                })
             }
         }
     }
@@ -66,15 +87,25 @@ impl TestStore {
     /// Opens the same store again (as another process would).
     pub async fn reopen(&self) -> Arc<dyn Store> {
         match &self.schema {
-            Some(schema) => Arc::new(bank_store::PgStore::connect_in_schema(&self.url, Some(schema)).await.expect("postgres")),
-            None => Arc::new(bank_store::SqliteStore::connect(&self.url).await.expect("sqlite")),
+            Some(schema) => Arc::new(
+                bank_store::PgStore::connect_in_schema(&self.url, Some(schema))
+                    .await
+                    .expect("postgres"),
+            ),
+            None => Arc::new(
+                bank_store::SqliteStore::connect(&self.url)
+                    .await
+                    .expect("sqlite"),
+            ),
         }
     }
 
     /// Drops the PostgreSQL schema.
     pub async fn cleanup(self) {
         if let (Some(pg), Some(schema)) = (&self.pg, &self.schema) {
-            let _ = sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE")).execute(pg.pool()).await;
+            let _ = sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+                .execute(pg.pool())
+                .await;
             pg.pool().close().await;
         }
     }
@@ -82,9 +113,17 @@ impl TestStore {
     /// Runs a raw statement (to prove the database itself enforces a rule).
     pub async fn raw_execute(&self, sql: &str) -> Result<u64, String> {
         if let Some(s) = &self.sqlite {
-            sqlx::query(sql).execute(s.pool()).await.map(|r| r.rows_affected()).map_err(|e| e.to_string())
+            sqlx::query(sql)
+                .execute(s.pool())
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(|e| e.to_string())
         } else if let Some(p) = &self.pg {
-            sqlx::query(sql).execute(p.pool()).await.map(|r| r.rows_affected()).map_err(|e| e.to_string())
+            sqlx::query(sql)
+                .execute(p.pool())
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(|e| e.to_string())
         } else {
             unreachable!()
         }
@@ -93,9 +132,15 @@ impl TestStore {
     /// Counts rows of a query returning one BIGINT.
     pub async fn raw_count(&self, sql: &str) -> i64 {
         if let Some(s) = &self.sqlite {
-            sqlx::query_scalar(sql).fetch_one(s.pool()).await.expect("count")
+            sqlx::query_scalar(sql)
+                .fetch_one(s.pool())
+                .await
+                .expect("count")
         } else if let Some(p) = &self.pg {
-            sqlx::query_scalar(sql).fetch_one(p.pool()).await.expect("count")
+            sqlx::query_scalar(sql)
+                .fetch_one(p.pool())
+                .await
+                .expect("count")
         } else {
             unreachable!()
         }
@@ -181,8 +226,14 @@ impl Setup {
         let ts = TestStore::new(backend).await?;
         let hooks = Arc::new(RecordingHooks::new());
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-        let engine = Arc::new(engine_with(ts.store.clone(), hooks.clone(), settings, clock.clone()).await);
-        Some(Setup { ts, hooks, clock, engine })
+        let engine =
+            Arc::new(engine_with(ts.store.clone(), hooks.clone(), settings, clock.clone()).await);
+        Some(Setup {
+            ts,
+            hooks,
+            clock,
+            engine,
+        })
     }
 
     /// A new transaction of `minor` cents.
@@ -199,10 +250,19 @@ impl Setup {
 }
 
 /// The notification an own-form button `choice` of `instance` posts for `tx`.
-pub async fn own_post(engine: &Engine, instance: &str, tx: &Transaction, choice: &str) -> bank_core::Notification {
+pub async fn own_post(
+    engine: &Engine,
+    instance: &str,
+    tx: &Transaction,
+    choice: &str,
+) -> bank_core::Notification {
     let ctx = engine.payment_context(tx, instance).await;
     let form = bank_core::own_form::build(&ctx, instance, tx, choice, "");
-    let fields: Vec<(&str, &str)> = form.fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let fields: Vec<(&str, &str)> = form
+        .fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     bank_core::Notification::form_post(&fields, engine.now())
 }
 

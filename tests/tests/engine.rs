@@ -7,9 +7,9 @@ use std::sync::Arc;
 use bank_core::config::{Config, ProcessEnv};
 use bank_core::testing::RecordingHooks;
 use bank_core::{
-    async_trait, Acquirer, Capabilities, Currency, Effect, Engine, EngineSettings, Error, HookName, InstanceInfo, Mode,
-    Money, NewTransaction, Notification, Outcome, PaymentContext, PaymentRequest, Registry, RefundSupport, Reply,
-    Status, Transaction, Verified, VerifyContext,
+    async_trait, Acquirer, Capabilities, Currency, Effect, Engine, EngineSettings, Error, HookName,
+    InstanceInfo, Mode, Money, NewTransaction, Notification, Outcome, PaymentContext,
+    PaymentRequest, RefundSupport, Registry, Reply, Status, Transaction, Verified, VerifyContext,
 };
 use bank_e2e::{backend_test, Backend, Setup, TestStore};
 
@@ -31,8 +31,14 @@ impl Acquirer for Scripted {
         c.refund = RefundSupport::Partial;
         c
     }
-    async fn payment_request(&self, _tx: &Transaction, _ctx: &PaymentContext) -> Result<PaymentRequest, Error> {
-        Ok(PaymentRequest::Redirect { url: "https://psp.invalid/pay".into() })
+    async fn payment_request(
+        &self,
+        _tx: &Transaction,
+        _ctx: &PaymentContext,
+    ) -> Result<PaymentRequest, Error> {
+        Ok(PaymentRequest::Redirect {
+            url: "https://psp.invalid/pay".into(),
+        })
     }
     async fn verify(&self, n: &Notification, _ctx: &VerifyContext) -> Result<Verified, Error> {
         if n.field("sig").as_deref() != Some("good") {
@@ -42,14 +48,17 @@ impl Acquirer for Scripted {
             Some("paid") => Outcome::Paid,
             Some("late") => Outcome::LateFailure,
             Some("refunded") => Outcome::Refunded {
-                total: Money::from_minor(n.field("total").unwrap().parse().unwrap(), Currency::EUR).unwrap(),
+                total: Money::from_minor(n.field("total").unwrap().parse().unwrap(), Currency::EUR)
+                    .unwrap(),
             },
             Some("instalment") => Outcome::InstalmentPaid,
             Some("ended") => Outcome::SubscriptionEnded,
             _ => Outcome::Nothing,
         };
         let mut v = Verified::new(n.field("ref"), outcome);
-        v.amount = n.field("amount").map(|a| Money::from_minor(a.parse().unwrap(), Currency::EUR).unwrap());
+        v.amount = n
+            .field("amount")
+            .map(|a| Money::from_minor(a.parse().unwrap(), Currency::EUR).unwrap());
         v.event_id = n.field("event");
         v.reply = Reply::ok_text("OK");
         Ok(v)
@@ -71,9 +80,15 @@ async fn scripted_engine(ts: &TestStore, hooks: Arc<RecordingHooks>) -> Engine {
         order: 0,
         caption: "PSP".into(),
     }))]);
-    Engine::open(ts.store.clone(), registry, hooks, &config.installation, EngineSettings::default())
-        .await
-        .unwrap()
+    Engine::open(
+        ts.store.clone(),
+        registry,
+        hooks,
+        &config.installation,
+        EngineSettings::default(),
+    )
+    .await
+    .unwrap()
 }
 
 async fn eur(engine: &Engine, minor: i64, recurring: bool) -> Transaction {
@@ -86,17 +101,40 @@ async fn eur(engine: &Engine, minor: i64, recurring: bool) -> Transaction {
 // spip_bank_sepa_rejected_after_ok: a late failure after `ok` is a real transition with
 // its own hook (traiter_impaye), not reglement_en_echec.
 backend_test!(late_failure_after_ok, |b: Backend| async move {
-    let Some(ts) = TestStore::new(b).await else { return };
+    let Some(ts) = TestStore::new(b).await else {
+        return;
+    };
     let hooks = Arc::new(RecordingHooks::new());
     let engine = scripted_engine(&ts, hooks.clone()).await;
     let tx = eur(&engine, 3000, false).await;
-    let paid = [("ref", tx.reference.as_str()), ("outcome", "paid"), ("amount", "3000"), ("sig", "good")];
-    engine.handle_notification("psp", scripted_post(&paid)).await.unwrap();
-    let r = engine
-        .handle_notification("psp", scripted_post(&[("ref", tx.reference.as_str()), ("outcome", "late"), ("sig", "good")]))
+    let paid = [
+        ("ref", tx.reference.as_str()),
+        ("outcome", "paid"),
+        ("amount", "3000"),
+        ("sig", "good"),
+    ];
+    engine
+        .handle_notification("psp", scripted_post(&paid))
         .await
         .unwrap();
-    assert_eq!(r.effect, Effect::Transitioned { from: Status::Ok, to: Status::Echec });
+    let r = engine
+        .handle_notification(
+            "psp",
+            scripted_post(&[
+                ("ref", tx.reference.as_str()),
+                ("outcome", "late"),
+                ("sig", "good"),
+            ]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.effect,
+        Effect::Transitioned {
+            from: Status::Ok,
+            to: Status::Echec
+        }
+    );
     engine.deliver_pending().await.unwrap();
     assert_eq!(hooks.count(HookName::TraiterImpaye), 1);
     assert_eq!(hooks.count(HookName::ReglementEnEchec), 0);
@@ -104,76 +142,233 @@ backend_test!(late_failure_after_ok, |b: Backend| async move {
 });
 
 backend_test!(refunds_notified_by_the_provider, |b: Backend| async move {
-    let Some(ts) = TestStore::new(b).await else { return };
+    let Some(ts) = TestStore::new(b).await else {
+        return;
+    };
     let hooks = Arc::new(RecordingHooks::new());
     let engine = scripted_engine(&ts, hooks.clone()).await;
     let tx = eur(&engine, 3000, false).await;
     let r = tx.reference.as_str();
-    engine.handle_notification("psp", scripted_post(&[("ref", r), ("outcome", "paid"), ("amount", "3000"), ("sig", "good")])).await.unwrap();
-    let part = engine.handle_notification("psp", scripted_post(&[("ref", r), ("outcome", "refunded"), ("total", "1000"), ("sig", "good")])).await.unwrap();
+    engine
+        .handle_notification(
+            "psp",
+            scripted_post(&[
+                ("ref", r),
+                ("outcome", "paid"),
+                ("amount", "3000"),
+                ("sig", "good"),
+            ]),
+        )
+        .await
+        .unwrap();
+    let part = engine
+        .handle_notification(
+            "psp",
+            scripted_post(&[
+                ("ref", r),
+                ("outcome", "refunded"),
+                ("total", "1000"),
+                ("sig", "good"),
+            ]),
+        )
+        .await
+        .unwrap();
     assert_eq!(part.effect, Effect::PartiallyRefunded { total_minor: 1000 });
-    let stale = engine.handle_notification("psp", scripted_post(&[("ref", r), ("outcome", "refunded"), ("total", "1000"), ("sig", "good")])).await.unwrap();
-    assert_eq!(stale.effect, Effect::NoOp { status: Status::Ok }, "the same total again changes nothing");
-    let over = engine.handle_notification("psp", scripted_post(&[("ref", r), ("outcome", "refunded"), ("total", "3001"), ("sig", "good")])).await.unwrap();
+    let stale = engine
+        .handle_notification(
+            "psp",
+            scripted_post(&[
+                ("ref", r),
+                ("outcome", "refunded"),
+                ("total", "1000"),
+                ("sig", "good"),
+            ]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stale.effect,
+        Effect::NoOp { status: Status::Ok },
+        "the same total again changes nothing"
+    );
+    let over = engine
+        .handle_notification(
+            "psp",
+            scripted_post(&[
+                ("ref", r),
+                ("outcome", "refunded"),
+                ("total", "3001"),
+                ("sig", "good"),
+            ]),
+        )
+        .await
+        .unwrap();
     assert!(matches!(over.effect, Effect::AmountMismatch { .. }));
-    let full = engine.handle_notification("psp", scripted_post(&[("ref", r), ("outcome", "refunded"), ("total", "3000"), ("sig", "good")])).await.unwrap();
-    assert_eq!(full.effect, Effect::Transitioned { from: Status::Ok, to: Status::Rembourse });
-    let replay = engine.handle_notification("psp", scripted_post(&[("ref", r), ("outcome", "paid"), ("amount", "3000"), ("sig", "good")])).await.unwrap();
-    assert_eq!(replay.effect, Effect::NoOp { status: Status::Rembourse }, "a replayed payment never un-refunds");
+    let full = engine
+        .handle_notification(
+            "psp",
+            scripted_post(&[
+                ("ref", r),
+                ("outcome", "refunded"),
+                ("total", "3000"),
+                ("sig", "good"),
+            ]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        full.effect,
+        Effect::Transitioned {
+            from: Status::Ok,
+            to: Status::Rembourse
+        }
+    );
+    let replay = engine
+        .handle_notification(
+            "psp",
+            scripted_post(&[
+                ("ref", r),
+                ("outcome", "paid"),
+                ("amount", "3000"),
+                ("sig", "good"),
+            ]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        replay.effect,
+        Effect::NoOp {
+            status: Status::Rembourse
+        },
+        "a replayed payment never un-refunds"
+    );
     engine.deliver_pending().await.unwrap();
     assert_eq!(hooks.count(HookName::TraiterRemboursement), 2);
     assert_eq!(hooks.count(HookName::TraiterReglement), 1);
     ts.cleanup().await;
 });
 
-backend_test!(rejected_notifications_are_stored_and_change_nothing, |b: Backend| async move {
-    let Some(ts) = TestStore::new(b).await else { return };
-    let hooks = Arc::new(RecordingHooks::new());
-    let engine = scripted_engine(&ts, hooks.clone()).await;
-    let tx = eur(&engine, 3000, false).await;
-    let r = engine
-        .handle_notification("psp", scripted_post(&[("ref", tx.reference.as_str()), ("outcome", "paid"), ("amount", "3000"), ("sig", "bad")]))
-        .await
-        .unwrap();
-    assert!(matches!(r.effect, Effect::Rejected { .. }));
-    assert_eq!(r.reply.status, 400);
-    assert_eq!(engine.transaction(&tx.reference).await.unwrap().status, Status::Commande);
-    assert_eq!(ts.raw_count("SELECT COUNT(*) FROM bank_notifications WHERE verdict = 'rejected'").await, 1);
-    assert!(matches!(
-        engine.handle_notification("nope", scripted_post(&[])).await,
-        Err(Error::UnknownInstance { .. })
-    ));
-    ts.cleanup().await;
-});
+backend_test!(
+    rejected_notifications_are_stored_and_change_nothing,
+    |b: Backend| async move {
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let hooks = Arc::new(RecordingHooks::new());
+        let engine = scripted_engine(&ts, hooks.clone()).await;
+        let tx = eur(&engine, 3000, false).await;
+        let r = engine
+            .handle_notification(
+                "psp",
+                scripted_post(&[
+                    ("ref", tx.reference.as_str()),
+                    ("outcome", "paid"),
+                    ("amount", "3000"),
+                    ("sig", "bad"),
+                ]),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(r.effect, Effect::Rejected { .. }));
+        assert_eq!(r.reply.status, 400);
+        assert_eq!(
+            engine.transaction(&tx.reference).await.unwrap().status,
+            Status::Commande
+        );
+        assert_eq!(
+            ts.raw_count("SELECT COUNT(*) FROM bank_notifications WHERE verdict = 'rejected'")
+                .await,
+            1
+        );
+        assert!(matches!(
+            engine.handle_notification("nope", scripted_post(&[])).await,
+            Err(Error::UnknownInstance { .. })
+        ));
+        ts.cleanup().await;
+    }
+);
 
-backend_test!(duplicate_provider_events_are_dropped, |b: Backend| async move {
-    let Some(ts) = TestStore::new(b).await else { return };
-    let hooks = Arc::new(RecordingHooks::new());
-    let engine = scripted_engine(&ts, hooks.clone()).await;
-    let tx = eur(&engine, 3000, false).await;
-    let n = scripted_post(&[("ref", tx.reference.as_str()), ("outcome", "paid"), ("amount", "3000"), ("sig", "good"), ("event", "evt_1")]);
-    engine.handle_notification("psp", n.clone()).await.unwrap();
-    let again = engine.handle_notification("psp", n).await.unwrap();
-    assert_eq!(again.effect, Effect::Duplicate);
-    assert_eq!(again.reply.status, 200, "a duplicate is acknowledged");
-    ts.cleanup().await;
-});
+backend_test!(
+    duplicate_provider_events_are_dropped,
+    |b: Backend| async move {
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let hooks = Arc::new(RecordingHooks::new());
+        let engine = scripted_engine(&ts, hooks.clone()).await;
+        let tx = eur(&engine, 3000, false).await;
+        let n = scripted_post(&[
+            ("ref", tx.reference.as_str()),
+            ("outcome", "paid"),
+            ("amount", "3000"),
+            ("sig", "good"),
+            ("event", "evt_1"),
+        ]);
+        engine.handle_notification("psp", n.clone()).await.unwrap();
+        let again = engine.handle_notification("psp", n).await.unwrap();
+        assert_eq!(again.effect, Effect::Duplicate);
+        assert_eq!(again.reply.status, 200, "a duplicate is acknowledged");
+        ts.cleanup().await;
+    }
+);
 
 backend_test!(subscription_instalments, |b: Backend| async move {
-    let Some(ts) = TestStore::new(b).await else { return };
+    let Some(ts) = TestStore::new(b).await else {
+        return;
+    };
     let hooks = Arc::new(RecordingHooks::new());
     let engine = scripted_engine(&ts, hooks.clone()).await;
     let first = eur(&engine, 1500, true).await;
     let r = first.reference.as_str();
-    engine.handle_notification("psp", scripted_post(&[("ref", r), ("outcome", "paid"), ("amount", "1500"), ("sig", "good")])).await.unwrap();
-    let inst = scripted_post(&[("ref", r), ("outcome", "instalment"), ("amount", "1500"), ("sig", "good"), ("event", "in_1")]);
-    let res = engine.handle_notification("psp", inst.clone()).await.unwrap();
-    assert_eq!(res.effect, Effect::Transitioned { from: Status::Commande, to: Status::Ok });
-    let child = engine.transaction(res.reference.as_deref().unwrap()).await.unwrap();
+    engine
+        .handle_notification(
+            "psp",
+            scripted_post(&[
+                ("ref", r),
+                ("outcome", "paid"),
+                ("amount", "1500"),
+                ("sig", "good"),
+            ]),
+        )
+        .await
+        .unwrap();
+    let inst = scripted_post(&[
+        ("ref", r),
+        ("outcome", "instalment"),
+        ("amount", "1500"),
+        ("sig", "good"),
+        ("event", "in_1"),
+    ]);
+    let res = engine
+        .handle_notification("psp", inst.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        res.effect,
+        Effect::Transitioned {
+            from: Status::Commande,
+            to: Status::Ok
+        }
+    );
+    let child = engine
+        .transaction(res.reference.as_deref().unwrap())
+        .await
+        .unwrap();
     assert_eq!(child.parent_reference.as_deref(), Some(r));
     let dup = engine.handle_notification("psp", inst).await.unwrap();
     assert_eq!(dup.effect, Effect::Duplicate);
-    engine.handle_notification("psp", scripted_post(&[("ref", r), ("outcome", "ended"), ("sig", "good"), ("event", "end_1")])).await.unwrap();
+    engine
+        .handle_notification(
+            "psp",
+            scripted_post(&[
+                ("ref", r),
+                ("outcome", "ended"),
+                ("sig", "good"),
+                ("event", "end_1"),
+            ]),
+        )
+        .await
+        .unwrap();
     engine.deliver_pending().await.unwrap();
     assert_eq!(hooks.count(HookName::ActiverAbonnement), 1);
     assert_eq!(hooks.count(HookName::RenouvelerAbonnement), 1);
@@ -185,48 +380,114 @@ backend_test!(subscription_instalments, |b: Backend| async move {
 backend_test!(staff_actions_and_stale_abandon, |b: Backend| async move {
     let Some(s) = Setup::new(b).await else { return };
     let tx = s.tx(4200).await;
-    assert!(matches!(s.engine.refund(&tx.reference, None, "staff").await, Err(Error::NotAllowed { .. })));
-    assert!(matches!(s.engine.mark_received(&tx.reference, Some("simu"), "staff", "").await, Err(Error::Unsupported { .. })));
-    let t = s.engine.mark_received(&tx.reference, Some("cheque"), "staff", "cheque 42").await.unwrap();
+    assert!(matches!(
+        s.engine.refund(&tx.reference, None, "staff").await,
+        Err(Error::NotAllowed { .. })
+    ));
+    assert!(matches!(
+        s.engine
+            .mark_received(&tx.reference, Some("simu"), "staff", "")
+            .await,
+        Err(Error::Unsupported { .. })
+    ));
+    let t = s
+        .engine
+        .mark_received(&tx.reference, Some("cheque"), "staff", "cheque 42")
+        .await
+        .unwrap();
     assert_eq!((t.status, t.mode.as_deref()), (Status::Ok, Some("cheque")));
-    assert!(matches!(s.engine.abandon(&tx.reference, "staff").await, Err(Error::NotAllowed { .. })));
+    assert!(matches!(
+        s.engine.abandon(&tx.reference, "staff").await,
+        Err(Error::NotAllowed { .. })
+    ));
     let old = s.tx(100).await;
     s.clock.advance(chrono::Duration::hours(49));
     let fresh = s.tx(200).await;
     assert_eq!(s.engine.abandon_stale().await.unwrap(), 1);
-    assert_eq!(s.engine.transaction(&old.reference).await.unwrap().status, Status::Abandon);
-    assert_eq!(s.engine.transaction(&fresh.reference).await.unwrap().status, Status::Commande);
+    assert_eq!(
+        s.engine.transaction(&old.reference).await.unwrap().status,
+        Status::Abandon
+    );
+    assert_eq!(
+        s.engine.transaction(&fresh.reference).await.unwrap().status,
+        Status::Commande
+    );
     let h = s.engine.store().history(t.id).await.unwrap();
-    assert!(h.iter().any(|e| e.detail["staff"] == "staff"), "staff action recorded: {h:?}");
+    assert!(
+        h.iter().any(|e| e.detail["staff"] == "staff"),
+        "staff action recorded: {h:?}"
+    );
     s.ts.cleanup().await;
 });
 
-backend_test!(payment_choices_follow_order_and_amount, |b: Backend| async move {
-    let Some(s) = Setup::new(b).await else { return };
-    let tx = s.tx(1000).await;
-    let ids: Vec<_> = s.engine.payment_choices(&tx.reference).await.unwrap().into_iter().map(|c| c.instance.id).collect();
-    assert_eq!(ids, ["simu", "cheque", "virement"], "configured order, no gratuit for a real amount");
-    let zero = s.tx(0).await;
-    let ids: Vec<_> = s.engine.payment_choices(&zero.reference).await.unwrap().into_iter().map(|c| c.instance.id).collect();
-    assert_eq!(ids, ["gratuit"]);
-    let r = s.engine.handle_notification("simu", s.simu_post(&tx, "ok").await).await.unwrap();
-    assert_eq!(r.status, Some(Status::Ok));
-    assert!(matches!(s.engine.payment_choices(&tx.reference).await, Err(Error::NotAllowed { .. })), "a paid transaction is not offered again");
-    s.ts.cleanup().await;
-});
+backend_test!(
+    payment_choices_follow_order_and_amount,
+    |b: Backend| async move {
+        let Some(s) = Setup::new(b).await else { return };
+        let tx = s.tx(1000).await;
+        let ids: Vec<_> = s
+            .engine
+            .payment_choices(&tx.reference)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.instance.id)
+            .collect();
+        assert_eq!(
+            ids,
+            ["simu", "cheque", "virement"],
+            "configured order, no gratuit for a real amount"
+        );
+        let zero = s.tx(0).await;
+        let ids: Vec<_> = s
+            .engine
+            .payment_choices(&zero.reference)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.instance.id)
+            .collect();
+        assert_eq!(ids, ["gratuit"]);
+        let r = s
+            .engine
+            .handle_notification("simu", s.simu_post(&tx, "ok").await)
+            .await
+            .unwrap();
+        assert_eq!(r.status, Some(Status::Ok));
+        assert!(
+            matches!(
+                s.engine.payment_choices(&tx.reference).await,
+                Err(Error::NotAllowed { .. })
+            ),
+            "a paid transaction is not offered again"
+        );
+        s.ts.cleanup().await;
+    }
+);
 
-backend_test!(a_copied_database_refuses_another_installation, |b: Backend| async move {
-    let Some(ts) = TestStore::new(b).await else { return };
-    let hooks = Arc::new(RecordingHooks::new());
-    let _ = scripted_engine(&ts, hooks.clone()).await;
-    let mut other = bank_e2e::config();
-    other.installation.id = "devcopy".into();
-    let e = Engine::open(ts.reopen().await, Registry::default(), hooks, &other.installation, EngineSettings::default())
+backend_test!(
+    a_copied_database_refuses_another_installation,
+    |b: Backend| async move {
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let hooks = Arc::new(RecordingHooks::new());
+        let _ = scripted_engine(&ts, hooks.clone()).await;
+        let mut other = bank_e2e::config();
+        other.installation.id = "devcopy".into();
+        let e = Engine::open(
+            ts.reopen().await,
+            Registry::default(),
+            hooks,
+            &other.installation,
+            EngineSettings::default(),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(e, Error::InstallationMismatch { .. }), "{e}");
-    ts.cleanup().await;
-});
+        assert!(matches!(e, Error::InstallationMismatch { .. }), "{e}");
+        ts.cleanup().await;
+    }
+);
 
 #[test]
 fn configuration_errors_name_file_key_and_reason() {
@@ -234,19 +495,41 @@ fn configuration_errors_name_file_key_and_reason() {
     let base = "[installation]\nid = \"shop\"\nsecret = \"0123456789abcdef0123\"\n";
     let unknown = format!("{base}[[instance]]\nid = \"x\"\nprovider = \"bitcoin\"\n");
     let cfg = Config::parse(&unknown, "shop.toml", &ProcessEnv).unwrap();
-    let e = Registry::from_config(&cfg, &ProcessEnv).unwrap_err().to_string();
-    assert!(e.contains("bitcoin") && e.contains("cheque") && e.contains("simu"), "{e}");
+    let e = Registry::from_config(&cfg, &ProcessEnv)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("bitcoin") && e.contains("cheque") && e.contains("simu"),
+        "{e}"
+    );
     let missing = format!("{base}[[instance]]\nid = \"chq\"\nprovider = \"cheque\"\n[instance.options]\npayee = \"A\"\n");
     let cfg = Config::parse(&missing, "shop.toml", &ProcessEnv).unwrap();
-    let e = Registry::from_config(&cfg, &ProcessEnv).unwrap_err().to_string();
-    assert!(e.contains("shop.toml") && e.contains("instance.chq.options.address") && e.contains("missing"), "{e}");
-    let live_simu = format!("{base}[[instance]]\nid = \"s\"\nprovider = \"simu\"\nmode = \"live\"\n")
-        .replace("secret = \"0123456789abcdef0123\"", "secret = { env = \"BANK_E2E_UNSET_SECRET\" }");
-    let e = Config::parse(&live_simu, "shop.toml", &ProcessEnv).unwrap_err().to_string();
-    assert!(e.contains("installation.secret") && e.contains("BANK_E2E_UNSET_SECRET"), "{e}");
+    let e = Registry::from_config(&cfg, &ProcessEnv)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("shop.toml")
+            && e.contains("instance.chq.options.address")
+            && e.contains("missing"),
+        "{e}"
+    );
+    let live_simu =
+        format!("{base}[[instance]]\nid = \"s\"\nprovider = \"simu\"\nmode = \"live\"\n").replace(
+            "secret = \"0123456789abcdef0123\"",
+            "secret = { env = \"BANK_E2E_UNSET_SECRET\" }",
+        );
+    let e = Config::parse(&live_simu, "shop.toml", &ProcessEnv)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("installation.secret") && e.contains("BANK_E2E_UNSET_SECRET"),
+        "{e}"
+    );
     let bad_iban = format!("{base}[[instance]]\nid = \"v\"\nprovider = \"virement\"\n[instance.options]\nholder = \"A\"\niban = \"FR76 0000\"\nbic = \"BNPAFRPP\"\n");
     let cfg = Config::parse(&bad_iban, "shop.toml", &ProcessEnv).unwrap();
-    let e = Registry::from_config(&cfg, &ProcessEnv).unwrap_err().to_string();
+    let e = Registry::from_config(&cfg, &ProcessEnv)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("instance.v.options.iban"), "{e}");
 }
 
@@ -254,8 +537,11 @@ fn configuration_errors_name_file_key_and_reason() {
 fn simulation_refuses_live_mode() {
     let _ = bank::compiled_providers();
     let text = "[installation]\nid = \"shop\"\nsecret = { env = \"BANK_E2E_SECRET\" }\n[[instance]]\nid = \"s\"\nprovider = \"simu\"\nmode = \"live\"\n";
-    let env: std::collections::BTreeMap<String, String> =
-        [("BANK_E2E_SECRET".to_string(), "0123456789abcdef0123".to_string())].into();
+    let env: std::collections::BTreeMap<String, String> = [(
+        "BANK_E2E_SECRET".to_string(),
+        "0123456789abcdef0123".to_string(),
+    )]
+    .into();
     let cfg = Config::parse(text, "shop.toml", &env).unwrap();
     let e = Registry::from_config(&cfg, &env).unwrap_err();
     assert!(matches!(e, Error::SimulationInLive { .. }), "{e}");

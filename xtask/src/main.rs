@@ -31,13 +31,30 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("conformance") => {
             let mut c = cargo();
-            c.args(["run", "--quiet", "-p", "bank-conformance", "--bin", "bank-conformance", "--"]);
+            c.args([
+                "run",
+                "--quiet",
+                "-p",
+                "bank-conformance",
+                "--bin",
+                "bank-conformance",
+                "--",
+            ]);
             c.args(&args[1..]);
             run(c)
         }
         Some("bench") => {
             let mut c = cargo();
-            c.args(["run", "--quiet", "--release", "-p", "bank-e2e", "--bin", "settlement-bench", "--"]);
+            c.args([
+                "run",
+                "--quiet",
+                "--release",
+                "-p",
+                "bank-e2e",
+                "--bin",
+                "settlement-bench",
+                "--",
+            ]);
             c.args(&args[1..]);
             run(c)
         }

@@ -10,9 +10,9 @@
 use std::sync::Arc;
 
 use bank_core::{
-    async_trait, own_form, Acquirer, Capabilities, Error, InstanceInfo, Notification, OperationResult, Options,
-    Outcome, ParamKind, Parameter, PaymentContext, PaymentRequest, ProviderDescription, RefundSupport, Transaction,
-    Verified, VerifyContext,
+    async_trait, own_form, Acquirer, Capabilities, Error, InstanceInfo, Notification,
+    OperationResult, Options, Outcome, ParamKind, Parameter, PaymentContext, PaymentRequest,
+    ProviderDescription, RefundSupport, Transaction, Verified, VerifyContext,
 };
 
 /// Provider name in configuration.
@@ -34,8 +34,11 @@ pub fn describe() -> ProviderDescription {
         caption: "Cheque",
         parameters: vec![
             Parameter::text("payee", "Payable to (ordre)"),
-            Parameter::text("address", "Postal address to send the cheque to").kind(ParamKind::Multiline),
-            Parameter::text("note", "Extra instructions").kind(ParamKind::Multiline).optional(),
+            Parameter::text("address", "Postal address to send the cheque to")
+                .kind(ParamKind::Multiline),
+            Parameter::text("note", "Extra instructions")
+                .kind(ParamKind::Multiline)
+                .optional(),
         ],
     }
 }
@@ -66,7 +69,11 @@ impl Acquirer for Cheque {
         c
     }
 
-    async fn payment_request(&self, tx: &Transaction, ctx: &PaymentContext) -> Result<PaymentRequest, Error> {
+    async fn payment_request(
+        &self,
+        tx: &Transaction,
+        ctx: &PaymentContext,
+    ) -> Result<PaymentRequest, Error> {
         let mut details = vec![
             ("Amount".to_string(), tx.amount.to_string()),
             ("Payable to".to_string(), self.payee.clone()),
@@ -79,21 +86,37 @@ impl Acquirer for Cheque {
         Ok(PaymentRequest::Instructions {
             heading: "Pay by cheque".into(),
             details,
-            confirm: Some(own_form::build(ctx, &self.info.id, tx, "attente", "I will send a cheque")),
+            confirm: Some(own_form::build(
+                ctx,
+                &self.info.id,
+                tx,
+                "attente",
+                "I will send a cheque",
+            )),
         })
     }
 
     async fn verify(&self, n: &Notification, ctx: &VerifyContext) -> Result<Verified, Error> {
         let post = own_form::verify(n, ctx, &self.info.id)?;
         if post.choice != "attente" {
-            return Err(Error::verification(&self.info.id, format!("unexpected choice {:?}", post.choice)));
+            return Err(Error::verification(
+                &self.info.id,
+                format!("unexpected choice {:?}", post.choice),
+            ));
         }
         let mut v = Verified::new(Some(post.reference), Outcome::Waiting);
         v.amount = Some(post.amount);
         Ok(v)
     }
 
-    async fn refund(&self, _tx: &Transaction, _amount: bank_core::Money) -> Result<OperationResult, Error> {
-        Ok(OperationResult { provider_reference: None, manual: true })
+    async fn refund(
+        &self,
+        _tx: &Transaction,
+        _amount: bank_core::Money,
+    ) -> Result<OperationResult, Error> {
+        Ok(OperationResult {
+            provider_reference: None,
+            manual: true,
+        })
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use bank::config::ProcessEnv;
 use bank::{
-    async_trait, Config, Currency, Engine, HookCall, Hooks, Money, NewTransaction, Notification, PaymentRequest,
-    Registry, Transaction,
+    async_trait, Config, Currency, Engine, HookCall, Hooks, Money, NewTransaction, Notification,
+    PaymentRequest, Registry, Transaction,
 };
 
 const CONFIG: &str = r#"
@@ -76,11 +76,19 @@ impl Hooks for PrintingHost {
 }
 
 fn say(hook: &str, c: &HookCall) {
-    println!("      hook {hook:<22} {}  key {}", c.transaction.reference, c.idempotency_key);
+    println!(
+        "      hook {hook:<22} {}  key {}",
+        c.transaction.reference, c.idempotency_key
+    );
 }
 
 /// Clicks the button `choice` of the payment page of `tx` for `instance`, as a browser would.
-async fn click(engine: &Engine, tx: &Transaction, instance: &str, choice: &str) -> anyhow::Result<()> {
+async fn click(
+    engine: &Engine,
+    tx: &Transaction,
+    instance: &str,
+    choice: &str,
+) -> anyhow::Result<()> {
     let choices = engine.payment_choices(&tx.reference).await?;
     let page = choices
         .iter()
@@ -89,7 +97,11 @@ async fn click(engine: &Engine, tx: &Transaction, instance: &str, choice: &str) 
     let forms = match &page.request {
         PaymentRequest::Form(f) => vec![f.clone()],
         PaymentRequest::Choices { forms } => forms.clone(),
-        PaymentRequest::Instructions { confirm: Some(f), details, heading } => {
+        PaymentRequest::Instructions {
+            confirm: Some(f),
+            details,
+            heading,
+        } => {
             println!("    page: {heading}");
             for (k, v) in details {
                 println!("      {k}: {}", v.replace('\n', ", "));
@@ -102,7 +114,11 @@ async fn click(engine: &Engine, tx: &Transaction, instance: &str, choice: &str) 
         .iter()
         .find(|f| f.fields.iter().any(|(k, v)| k == "choice" && v == choice))
         .context("no such button")?;
-    let fields: Vec<(&str, &str)> = form.fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let fields: Vec<(&str, &str)> = form
+        .fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let r = engine
         .handle_notification(instance, Notification::form_post(&fields, engine.now()))
         .await?;
@@ -120,15 +136,29 @@ async fn new_tx(engine: &Engine, amount: &str, who: &str) -> anyhow::Result<Tran
 }
 
 pub(crate) async fn run(data_dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let db = data_dir.join("demo.db");
     let url = format!("sqlite://{}", db.display());
     let _ = bank::compiled_providers();
     let config = Config::parse(CONFIG, "<demo>", &ProcessEnv)?;
     let registry = Registry::from_config(&config, &ProcessEnv)?;
     let store = bank::store_backends::open(&url).await?;
-    let engine = Arc::new(Engine::open(store, registry, Arc::new(PrintingHost), &config.installation, config.engine.clone()).await?);
-    println!("bank demo on {}  (providers: {})", db.display(), bank::compiled_providers().join(", "));
+    let engine = Arc::new(
+        Engine::open(
+            store,
+            registry,
+            Arc::new(PrintingHost),
+            &config.installation,
+            config.engine.clone(),
+        )
+        .await?,
+    );
+    println!(
+        "bank demo on {}  (providers: {})",
+        db.display(),
+        bank::compiled_providers().join(", ")
+    );
 
     let a = new_tx(&engine, "25,00", "alice@example.org").await?;
     click(&engine, &a, "simu", "ok").await?;
@@ -137,13 +167,28 @@ pub(crate) async fn run(data_dir: &Path) -> anyhow::Result<()> {
     click(&engine, &b, "simu", "ok").await?;
     let c = new_tx(&engine, "40", "carla@example.org").await?;
     click(&engine, &c, "cheque", "attente").await?;
-    engine.mark_received(&c.reference, None, "treasurer", "cheque no. 1234567").await?;
+    engine
+        .mark_received(&c.reference, None, "treasurer", "cheque no. 1234567")
+        .await?;
     println!("    staff: cheque received");
-    engine.refund(&c.reference, Some(Money::parse("10", Currency::EUR)?), "treasurer").await?;
+    engine
+        .refund(
+            &c.reference,
+            Some(Money::parse("10", Currency::EUR)?),
+            "treasurer",
+        )
+        .await?;
     println!("    staff: refunded 10.00 EUR");
     let d = new_tx(&engine, "100.00", "dan@example.org").await?;
     click(&engine, &d, "virement", "attente").await?;
-    engine.mark_received(&d.reference, None, "treasurer", "transfer seen on the statement").await?;
+    engine
+        .mark_received(
+            &d.reference,
+            None,
+            "treasurer",
+            "transfer seen on the statement",
+        )
+        .await?;
     println!("    staff: transfer received");
     let e = new_tx(&engine, "0", "eve@example.org").await?;
     click(&engine, &e, "gratuit", "ok").await?;
@@ -171,7 +216,13 @@ pub(crate) async fn run(data_dir: &Path) -> anyhow::Result<()> {
                 (_, Some(to)) => to.to_string(),
                 _ => String::new(),
             };
-            println!("      {}  {:<15} {:<20} {}", h.at.format("%H:%M:%S%.3f"), h.kind.as_str(), arrow, h.instance.unwrap_or_default());
+            println!(
+                "      {}  {:<15} {:<20} {}",
+                h.at.format("%H:%M:%S%.3f"),
+                h.kind.as_str(),
+                arrow,
+                h.instance.unwrap_or_default()
+            );
         }
     }
     Ok(())

@@ -55,12 +55,16 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BANK_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("BANK_LOG")
+                .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -94,19 +98,38 @@ async fn run(command: Command) -> ExitCode {
                     if let Some(def) = p.default {
                         flags.push(format!("default {def:?}"));
                     }
-                    println!("    {:<16} {:?}  {}  [{}]", p.name, p.kind, p.caption, flags.join(", "));
+                    println!(
+                        "    {:<16} {:?}  {}  [{}]",
+                        p.name,
+                        p.kind,
+                        p.caption,
+                        flags.join(", ")
+                    );
                 }
             }
             let _ = bank::compiled_providers();
             ExitCode::SUCCESS
         }
-        Command::Config { command: ConfigCommand::Check { config } } => match load(&config) {
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => match load(&config) {
             Ok((cfg, registry)) => {
                 for a in registry.all() {
                     let i = a.info();
-                    println!("ok  {:<20} {:<10} {:<5} order {}", i.id, i.provider, i.mode.as_str(), i.order);
+                    println!(
+                        "ok  {:<20} {:<10} {:<5} order {}",
+                        i.id,
+                        i.provider,
+                        i.mode.as_str(),
+                        i.order
+                    );
                 }
-                println!("{}: {} instance(s), installation {:?}: valid", config.display(), cfg.instances.len(), cfg.installation.id);
+                println!(
+                    "{}: {} instance(s), installation {:?}: valid",
+                    config.display(),
+                    cfg.instances.len(),
+                    cfg.installation.id
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -124,7 +147,10 @@ async fn run(command: Command) -> ExitCode {
             };
             match migrate(&cfg.store_url).await {
                 Ok(()) => {
-                    println!("migrated {}", cfg.store_url.split('@').next_back().unwrap_or_default());
+                    println!(
+                        "migrated {}",
+                        cfg.store_url.split('@').next_back().unwrap_or_default()
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -30,7 +30,12 @@ pub trait Driver: Send + Sync {
     /// The notification the provider (or the payer's browser) sends when the payer takes
     /// `action` on `tx`. `tx` may be made up: another installation's reference, an unknown
     /// one, a wrong amount.
-    async fn notification(&self, h: &Harness, tx: &Transaction, action: PayerAction) -> Result<Notification, String>;
+    async fn notification(
+        &self,
+        h: &Harness,
+        tx: &Transaction,
+        action: PayerAction,
+    ) -> Result<Notification, String>;
     /// A copy of `n` altered in transit (signature no longer matches).
     fn tamper(&self, n: &Notification) -> Notification {
         let mut t = n.clone();
@@ -61,7 +66,12 @@ impl Driver for OwnFormDriver {
     fn actions(&self) -> Vec<PayerAction> {
         self.choices.iter().map(|(a, _)| *a).collect()
     }
-    async fn notification(&self, h: &Harness, tx: &Transaction, action: PayerAction) -> Result<Notification, String> {
+    async fn notification(
+        &self,
+        h: &Harness,
+        tx: &Transaction,
+        action: PayerAction,
+    ) -> Result<Notification, String> {
         let choice = self
             .choices
             .iter()
@@ -70,7 +80,11 @@ impl Driver for OwnFormDriver {
             .ok_or_else(|| format!("{} has no action {action:?}", self.provider))?;
         let ctx = h.engine.payment_context(tx, &h.instance).await;
         let form = own_form::build(&ctx, &h.instance, tx, choice, "");
-        let fields: Vec<(&str, &str)> = form.fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let fields: Vec<(&str, &str)> = form
+            .fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         Ok(Notification::form_post(&fields, h.engine.now()))
     }
 }
@@ -79,7 +93,10 @@ impl Driver for OwnFormDriver {
 pub fn cheque() -> OwnFormDriver {
     OwnFormDriver {
         provider: "cheque",
-        options: vec![("payee", "Association des amis"), ("address", "1 rue de la Paix\n75000 Paris")],
+        options: vec![
+            ("payee", "Association des amis"),
+            ("address", "1 rue de la Paix\n75000 Paris"),
+        ],
         choices: vec![(PayerAction::Wait, "attente")],
     }
 }

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use bank_core::config::{Config, ProcessEnv};
 use bank_core::testing::RecordingHooks;
-use bank_core::{Currency, Engine, ManualClock, Money, NewTransaction, Notification, NotificationResult, Registry, Transaction};
+use bank_core::{
+    Currency, Engine, ManualClock, Money, NewTransaction, Notification, NotificationResult,
+    Registry, Transaction,
+};
 
 use crate::drivers::Driver;
 
@@ -26,7 +29,9 @@ pub struct Harness {
 
 impl std::fmt::Debug for Harness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Harness").field("instance", &self.instance).finish()
+        f.debug_struct("Harness")
+            .field("instance", &self.instance)
+            .finish()
     }
 }
 
@@ -46,14 +51,23 @@ impl Harness {
         for (k, v) in driver.options() {
             text.push_str(&format!("{k} = {}\n", toml_string(v)));
         }
-        let config = Config::parse(&text, "<conformance>", &ProcessEnv).map_err(|e| e.to_string())?;
+        let config =
+            Config::parse(&text, "<conformance>", &ProcessEnv).map_err(|e| e.to_string())?;
         let registry = Registry::from_config(&config, &ProcessEnv).map_err(|e| e.to_string())?;
         let url = format!("sqlite://{}", dir.path().join("bank.db").display());
-        let store = bank::store_backends::open(&url).await.map_err(|e| e.to_string())?;
-        let hooks = Arc::new(RecordingHooks::new());
-        let engine = Engine::open(store, registry, hooks.clone(), &config.installation, config.engine.clone())
+        let store = bank::store_backends::open(&url)
             .await
             .map_err(|e| e.to_string())?;
+        let hooks = Arc::new(RecordingHooks::new());
+        let engine = Engine::open(
+            store,
+            registry,
+            hooks.clone(),
+            &config.installation,
+            config.engine.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
         let engine = engine.with_clock(clock.clone());
         Ok(Harness {
@@ -70,9 +84,14 @@ impl Harness {
     /// # Errors
     /// The engine's error, as text.
     pub async fn transaction(&self, minor: i64) -> Result<Transaction, String> {
-        let mut t = NewTransaction::new(Money::from_minor(minor, Currency::EUR).map_err(|e| e.to_string())?);
+        let mut t = NewTransaction::new(
+            Money::from_minor(minor, Currency::EUR).map_err(|e| e.to_string())?,
+        );
         t.force = true;
-        self.engine.inserer_transaction(t).await.map_err(|e| e.to_string())
+        self.engine
+            .inserer_transaction(t)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Sends a notification to the instance under test.
@@ -91,7 +110,11 @@ impl Harness {
     /// # Errors
     /// The engine's error, as text.
     pub async fn deliver(&self) -> Result<(), String> {
-        self.engine.deliver_pending().await.map(|_| ()).map_err(|e| e.to_string())
+        self.engine
+            .deliver_pending()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// The transaction as stored now.
@@ -99,7 +122,10 @@ impl Harness {
     /// # Errors
     /// The engine's error, as text.
     pub async fn reload(&self, tx: &Transaction) -> Result<Transaction, String> {
-        self.engine.transaction(&tx.reference).await.map_err(|e| e.to_string())
+        self.engine
+            .transaction(&tx.reference)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 

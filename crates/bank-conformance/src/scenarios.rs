@@ -4,7 +4,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use bank_core::{Capabilities, Effect, HookName, Money, Reference, RefundSupport, Status, Transaction};
+use bank_core::{
+    Capabilities, Effect, HookName, Money, Reference, RefundSupport, Status, Transaction,
+};
 
 use crate::drivers::{Driver, PayerAction};
 use crate::harness::{Harness, INSTALLATION};
@@ -101,7 +103,11 @@ fn settling_hook(status: Status) -> HookName {
 }
 
 /// Brings a fresh transaction to `ok`, by payment or by waiting then staff reception.
-async fn paid_transaction(d: &dyn Driver, h: &Harness, caps: &Capabilities) -> Result<Option<Transaction>, String> {
+async fn paid_transaction(
+    d: &dyn Driver,
+    h: &Harness,
+    caps: &Capabilities,
+) -> Result<Option<Transaction>, String> {
     let tx = h.transaction(amount_for(caps)).await?;
     let Some((action, _)) = settling_action(d) else {
         return Ok(None);
@@ -131,243 +137,546 @@ fn made_up(tx: &Transaction, reference: String, minor: Option<i64>) -> Transacti
 
 /// Every scenario, in matrix order.
 pub static SCENARIOS: &[Scenario] = &[
-    scenario!(paid, "the payer pays: ok, settlement hooks once, in order", |d, h, caps| {
-        if !d.actions().contains(&PayerAction::Pay) {
-            return Ok(Verdict::NotApplicable("no direct payment (offline means)".into()));
-        }
-        let tx = h.transaction(amount_for(&caps)).await?;
-        let r = h.notify(d.notification(h, &tx, PayerAction::Pay).await?).await?;
-        check!(r.effect == Effect::Transitioned { from: Status::Commande, to: Status::Ok }, "effect {:?}", r.effect);
-        check!((200..300).contains(&r.reply.status), "reply status {}", r.reply.status);
-        h.deliver().await?;
-        let names: Vec<HookName> = h.hooks.calls().iter().map(|c| c.hook).collect();
-        check!(
-            names == [HookName::TraiterReglement, HookName::PreFacturer, HookName::Facturer, HookName::Notifier],
-            "hooks {names:?}"
-        );
-        let tx = h.reload(&tx).await?;
-        check!(tx.mode.as_deref() == Some(h.instance.as_str()), "mode {:?}", tx.mode);
-        Ok(Verdict::Passed)
-    }),
-    scenario!(waiting_then_paid, "offline means: attente, then staff marks it received: ok", |d, h, caps| {
-        if !caps.offline {
-            return Ok(Verdict::NotApplicable("not an offline provider".into()));
-        }
-        let tx = h.transaction(amount_for(&caps)).await?;
-        let r = h.notify(d.notification(h, &tx, PayerAction::Wait).await?).await?;
-        check!(r.effect == Effect::Transitioned { from: Status::Commande, to: Status::Attente }, "effect {:?}", r.effect);
-        h.deliver().await?;
-        check!(h.hooks.count(HookName::ReglementEnAttente) == 1, "reglement_en_attente once");
-        check!(h.hooks.count(HookName::TraiterReglement) == 0, "not settled yet");
-        let tx = h.engine.mark_received(&tx.reference, None, "staff", "cheque 123").await.map_err(|e| e.to_string())?;
-        check!(tx.status == Status::Ok, "status {}", tx.status);
-        let again = h.engine.mark_received(&tx.reference, None, "staff", "again").await.map_err(|e| e.to_string())?;
-        check!(again.status == Status::Ok && again.version == tx.version, "marking twice changes nothing");
-        h.deliver().await?;
-        check!(h.hooks.count(HookName::TraiterReglement) == 1, "traiter_reglement once");
-        Ok(Verdict::Passed)
-    }),
-    scenario!(refused, "the payment is refused: echec, reglement_en_echec once, error kept", |d, h, caps| {
-        if !d.actions().contains(&PayerAction::Refuse) {
-            return Ok(Verdict::NotApplicable("the payer cannot be refused here".into()));
-        }
-        let tx = h.transaction(amount_for(&caps)).await?;
-        let r = h.notify(d.notification(h, &tx, PayerAction::Refuse).await?).await?;
-        check!(r.effect == Effect::Transitioned { from: Status::Commande, to: Status::Echec }, "effect {:?}", r.effect);
-        h.deliver().await?;
-        check!(h.hooks.count(HookName::ReglementEnEchec) == 1, "reglement_en_echec once");
-        check!(h.reload(&tx).await?.error_code.is_some(), "error code kept");
-        Ok(Verdict::Passed)
-    }),
-    scenario!(abandoned, "abandoned by the payer (or by staff): abandon, no settlement", |d, h, caps| {
-        let tx = h.transaction(amount_for(&caps)).await?;
-        if d.actions().contains(&PayerAction::Abandon) {
-            let r = h.notify(d.notification(h, &tx, PayerAction::Abandon).await?).await?;
-            check!(r.effect == Effect::Transitioned { from: Status::Commande, to: Status::Abandon }, "effect {:?}", r.effect);
-        } else {
-            let t = h.engine.abandon(&tx.reference, "staff").await.map_err(|e| e.to_string())?;
-            check!(t.status == Status::Abandon, "status {}", t.status);
-        }
-        h.deliver().await?;
-        check!(h.hooks.count(HookName::ReglementEnEchec) == 1, "reglement_en_echec once");
-        check!(h.hooks.count(HookName::TraiterReglement) == 0, "never settled");
-        Ok(Verdict::Passed)
-    }),
-    scenario!(zero_amount_rule, "zero amounts go to zero-amount providers only, and they refuse others", |d, h, caps| {
-        if caps.zero_amount_only {
-            let tx = h.transaction(1000).await?;
-            let choices = h.engine.payment_choices(&tx.reference).await.map_err(|e| e.to_string())?;
-            check!(choices.is_empty(), "offered for a non-zero amount");
-            let r = h.notify(d.notification(h, &tx, PayerAction::Pay).await?).await?;
-            check!(matches!(r.effect, Effect::Rejected { .. } | Effect::AmountMismatch { .. }), "effect {:?}", r.effect);
-            check!(h.reload(&tx).await?.status == Status::Commande, "status changed");
-        } else {
-            let tx = h.transaction(0).await?;
-            let choices = h.engine.payment_choices(&tx.reference).await.map_err(|e| e.to_string())?;
-            check!(choices.is_empty(), "a non-zero provider was offered for a zero amount");
-            let tx = h.transaction(1250).await?;
-            let choices = h.engine.payment_choices(&tx.reference).await.map_err(|e| e.to_string())?;
-            check!(choices.len() == 1, "not offered for a normal amount");
-        }
-        Ok(Verdict::Passed)
-    }),
-    scenario!(duplicate_settlement, "the same settling notification three times: one transition, one set of hooks", |d, h, caps| {
-        let Some((action, to)) = settling_action(d) else {
-            return Ok(Verdict::NotApplicable("no settling action".into()));
-        };
-        let tx = h.transaction(amount_for(&caps)).await?;
-        let n = d.notification(h, &tx, action).await?;
-        let mut transitions = 0;
-        for _ in 0..3 {
-            let r = h.notify(n.clone()).await?;
-            check!((200..300).contains(&r.reply.status), "reply status {}", r.reply.status);
-            if matches!(r.effect, Effect::Transitioned { .. }) {
-                transitions += 1;
+    scenario!(
+        paid,
+        "the payer pays: ok, settlement hooks once, in order",
+        |d, h, caps| {
+            if !d.actions().contains(&PayerAction::Pay) {
+                return Ok(Verdict::NotApplicable(
+                    "no direct payment (offline means)".into(),
+                ));
             }
-        }
-        check!(transitions == 1, "{transitions} transitions");
-        h.deliver().await?;
-        check!(h.hooks.count(settling_hook(to)) == 1, "settling hook count {}", h.hooks.count(settling_hook(to)));
-        let notifications = h.engine.store().history(tx.id).await.map_err(|e| e.to_string())?
-            .iter().filter(|e| e.notification_id.is_some()).count();
-        check!(notifications == 3, "every notification is kept raw ({notifications})");
-        Ok(Verdict::Passed)
-    }),
-    scenario!(concurrent_settlement, "20 identical notifications at once: one transition, one set of hooks", |d, h, caps| {
-        let Some((action, to)) = settling_action(d) else {
-            return Ok(Verdict::NotApplicable("no settling action".into()));
-        };
-        let tx = h.transaction(amount_for(&caps)).await?;
-        let n = d.notification(h, &tx, action).await?;
-        let results = futures::future::join_all((0..20).map(|_| h.notify(n.clone()))).await;
-        let mut transitions = 0;
-        for r in results {
-            if matches!(r?.effect, Effect::Transitioned { .. }) {
-                transitions += 1;
-            }
-        }
-        check!(transitions == 1, "{transitions} transitions");
-        h.deliver().await?;
-        check!(h.hooks.count(settling_hook(to)) == 1, "settling hook count {}", h.hooks.count(settling_hook(to)));
-        check!(h.reload(&tx).await?.status == to, "final status");
-        Ok(Verdict::Passed)
-    }),
-    scenario!(foreign_reference, "another installation's reference: acknowledged, ignored, nothing stored on ours", |d, h, caps| {
-        let Some((action, _)) = settling_action(d) else {
-            return Ok(Verdict::NotApplicable("no settling action".into()));
-        };
-        let tx = h.transaction(amount_for(&caps)).await?;
-        let other = made_up(&tx, Reference::generate("otherinstall"), None);
-        let r = h.notify(d.notification(h, &other, action).await?).await?;
-        check!(r.effect == Effect::Foreign, "effect {:?}", r.effect);
-        check!((200..300).contains(&r.reply.status), "reply status {} (a 5xx makes the provider retry forever)", r.reply.status);
-        check!(h.reload(&tx).await?.status == Status::Commande, "our transaction changed");
-        Ok(Verdict::Passed)
-    }),
-    scenario!(unknown_reference, "an unknown reference of ours: acknowledged with a warning, never 5xx", |d, h, caps| {
-        let Some((action, _)) = settling_action(d) else {
-            return Ok(Verdict::NotApplicable("no settling action".into()));
-        };
-        let tx = h.transaction(amount_for(&caps)).await?;
-        let ghost = made_up(&tx, Reference::generate(INSTALLATION), None);
-        let r = h.notify(d.notification(h, &ghost, action).await?).await?;
-        check!(r.effect == Effect::Unknown, "effect {:?}", r.effect);
-        check!((200..300).contains(&r.reply.status), "reply status {}", r.reply.status);
-        Ok(Verdict::Passed)
-    }),
-    scenario!(amount_mismatch, "a notification for another amount never marks the transaction", |d, h, caps| {
-        let Some((action, _)) = settling_action(d) else {
-            return Ok(Verdict::NotApplicable("no settling action".into()));
-        };
-        let tx = h.transaction(amount_for(&caps)).await?;
-        let wrong = made_up(&tx, tx.reference.clone(), Some(tx.amount.minor() + 1));
-        let r = h.notify(d.notification(h, &wrong, action).await?).await?;
-        check!(matches!(r.effect, Effect::AmountMismatch { .. } | Effect::Rejected { .. }), "effect {:?}", r.effect);
-        let after = h.reload(&tx).await?;
-        check!(after.status == Status::Commande, "status {}", after.status);
-        h.deliver().await?;
-        check!(h.hooks.calls().is_empty(), "hooks were called");
-        Ok(Verdict::Passed)
-    }),
-    scenario!(tampered_notification, "a notification altered in transit is rejected, stored, changes nothing", |d, h, caps| {
-        let Some((action, _)) = settling_action(d) else {
-            return Ok(Verdict::NotApplicable("no settling action".into()));
-        };
-        let tx = h.transaction(amount_for(&caps)).await?;
-        let n = d.tamper(&d.notification(h, &tx, action).await?);
-        let r = h.notify(n).await?;
-        check!(matches!(r.effect, Effect::Rejected { .. }), "effect {:?}", r.effect);
-        check!(r.reply.status < 500, "reply status {}", r.reply.status);
-        check!(h.reload(&tx).await?.status == Status::Commande, "status changed");
-        Ok(Verdict::Passed)
-    }),
-    scenario!(refund_full, "refund of the whole amount: rembourse, traiter_remboursement once", |d, h, caps| {
-        if caps.refund == RefundSupport::None {
-            return Ok(Verdict::NotApplicable("no refund capability".into()));
-        }
-        let Some(tx) = paid_transaction(d, h, &caps).await? else {
-            return Ok(Verdict::NotApplicable("cannot bring a transaction to ok".into()));
-        };
-        if tx.amount.is_zero() {
-            return Ok(Verdict::NotApplicable("nothing to refund on a zero amount".into()));
-        }
-        let t = h.engine.refund(&tx.reference, None, "staff").await.map_err(|e| e.to_string())?;
-        check!(t.status == Status::Rembourse && t.refunded == t.amount, "status {} refunded {}", t.status, t.refunded);
-        check!(h.engine.refund(&tx.reference, None, "staff").await.is_err(), "a second refund was accepted");
-        h.deliver().await?;
-        check!(h.hooks.count(HookName::TraiterRemboursement) == 1, "traiter_remboursement once");
-        Ok(Verdict::Passed)
-    }),
-    scenario!(refund_partial, "two partial refunds: ok then rembourse, never more than paid", |d, h, caps| {
-        if caps.refund != RefundSupport::Partial {
-            return Ok(Verdict::NotApplicable("no partial refund capability".into()));
-        }
-        let Some(tx) = paid_transaction(d, h, &caps).await? else {
-            return Ok(Verdict::NotApplicable("cannot bring a transaction to ok".into()));
-        };
-        if tx.amount.is_zero() {
-            return Ok(Verdict::NotApplicable("nothing to refund on a zero amount".into()));
-        }
-        let part = Money::from_minor(tx.amount.minor() / 3, tx.amount.currency()).map_err(|e| e.to_string())?;
-        let t = h.engine.refund(&tx.reference, Some(part), "staff").await.map_err(|e| e.to_string())?;
-        check!(t.status == Status::Ok && t.refunded == part, "after first: {} {}", t.status, t.refunded);
-        let too_much = Money::from_minor(tx.amount.minor(), tx.amount.currency()).map_err(|e| e.to_string())?;
-        check!(h.engine.refund(&tx.reference, Some(too_much), "staff").await.is_err(), "refund above the refundable accepted");
-        let t = h.engine.refund(&tx.reference, None, "staff").await.map_err(|e| e.to_string())?;
-        check!(t.status == Status::Rembourse && t.refunded == t.amount, "after second: {} {}", t.status, t.refunded);
-        h.deliver().await?;
-        check!(h.hooks.count(HookName::TraiterRemboursement) == 2, "traiter_remboursement twice");
-        Ok(Verdict::Passed)
-    }),
-    scenario!(late_failure, "a failure after ok (SEPA rejected, chargeback) is a real transition", |_d, _h, caps| {
-        // Offline and simulated providers have no way to reverse a payment.
-        let _ = caps;
-        Ok(Verdict::NotApplicable("the provider never reverses a payment".into()))
-    }),
-    scenario!(hook_retry, "a failing hook is retried with the same idempotency key, delivered once", |d, h, caps| {
-        let Some((action, to)) = settling_action(d) else {
-            return Ok(Verdict::NotApplicable("no settling action".into()));
-        };
-        let hook = settling_hook(to);
-        h.hooks.fail(hook, 2);
-        let tx = h.transaction(amount_for(&caps)).await?;
-        h.notify(d.notification(h, &tx, action).await?).await?;
-        h.deliver().await?;
-        check!(h.hooks.count(hook) == 0, "delivered despite failing");
-        let stats = h.engine.store().outbox_stats().await.map_err(|e| e.to_string())?;
-        check!(stats.pending >= 1, "nothing pending after a failure");
-        h.deliver().await?;
-        check!(h.hooks.count(hook) == 0, "retried before its time");
-        for _ in 0..2 {
-            h.clock.advance(chrono::Duration::minutes(5));
+            let tx = h.transaction(amount_for(&caps)).await?;
+            let r = h
+                .notify(d.notification(h, &tx, PayerAction::Pay).await?)
+                .await?;
+            check!(
+                r.effect
+                    == Effect::Transitioned {
+                        from: Status::Commande,
+                        to: Status::Ok
+                    },
+                "effect {:?}",
+                r.effect
+            );
+            check!(
+                (200..300).contains(&r.reply.status),
+                "reply status {}",
+                r.reply.status
+            );
             h.deliver().await?;
+            let names: Vec<HookName> = h.hooks.calls().iter().map(|c| c.hook).collect();
+            check!(
+                names
+                    == [
+                        HookName::TraiterReglement,
+                        HookName::PreFacturer,
+                        HookName::Facturer,
+                        HookName::Notifier
+                    ],
+                "hooks {names:?}"
+            );
+            let tx = h.reload(&tx).await?;
+            check!(
+                tx.mode.as_deref() == Some(h.instance.as_str()),
+                "mode {:?}",
+                tx.mode
+            );
+            Ok(Verdict::Passed)
         }
-        let calls: Vec<_> = h.hooks.calls().into_iter().filter(|c| c.hook == hook).collect();
-        check!(calls.len() == 1, "{} deliveries after retries", calls.len());
-        check!(calls[0].attempt == 3, "attempt {}", calls[0].attempt);
-        check!(calls[0].idempotency_key == format!("{}:v1:{}", tx.reference, hook), "key {}", calls[0].idempotency_key);
-        let stats = h.engine.store().outbox_stats().await.map_err(|e| e.to_string())?;
-        check!(stats.pending == 0 && stats.dead == 0, "outbox left {stats:?}");
-        Ok(Verdict::Passed)
-    }),
+    ),
+    scenario!(
+        waiting_then_paid,
+        "offline means: attente, then staff marks it received: ok",
+        |d, h, caps| {
+            if !caps.offline {
+                return Ok(Verdict::NotApplicable("not an offline provider".into()));
+            }
+            let tx = h.transaction(amount_for(&caps)).await?;
+            let r = h
+                .notify(d.notification(h, &tx, PayerAction::Wait).await?)
+                .await?;
+            check!(
+                r.effect
+                    == Effect::Transitioned {
+                        from: Status::Commande,
+                        to: Status::Attente
+                    },
+                "effect {:?}",
+                r.effect
+            );
+            h.deliver().await?;
+            check!(
+                h.hooks.count(HookName::ReglementEnAttente) == 1,
+                "reglement_en_attente once"
+            );
+            check!(
+                h.hooks.count(HookName::TraiterReglement) == 0,
+                "not settled yet"
+            );
+            let tx = h
+                .engine
+                .mark_received(&tx.reference, None, "staff", "cheque 123")
+                .await
+                .map_err(|e| e.to_string())?;
+            check!(tx.status == Status::Ok, "status {}", tx.status);
+            let again = h
+                .engine
+                .mark_received(&tx.reference, None, "staff", "again")
+                .await
+                .map_err(|e| e.to_string())?;
+            check!(
+                again.status == Status::Ok && again.version == tx.version,
+                "marking twice changes nothing"
+            );
+            h.deliver().await?;
+            check!(
+                h.hooks.count(HookName::TraiterReglement) == 1,
+                "traiter_reglement once"
+            );
+            Ok(Verdict::Passed)
+        }
+    ),
+    scenario!(
+        refused,
+        "the payment is refused: echec, reglement_en_echec once, error kept",
+        |d, h, caps| {
+            if !d.actions().contains(&PayerAction::Refuse) {
+                return Ok(Verdict::NotApplicable(
+                    "the payer cannot be refused here".into(),
+                ));
+            }
+            let tx = h.transaction(amount_for(&caps)).await?;
+            let r = h
+                .notify(d.notification(h, &tx, PayerAction::Refuse).await?)
+                .await?;
+            check!(
+                r.effect
+                    == Effect::Transitioned {
+                        from: Status::Commande,
+                        to: Status::Echec
+                    },
+                "effect {:?}",
+                r.effect
+            );
+            h.deliver().await?;
+            check!(
+                h.hooks.count(HookName::ReglementEnEchec) == 1,
+                "reglement_en_echec once"
+            );
+            check!(h.reload(&tx).await?.error_code.is_some(), "error code kept");
+            Ok(Verdict::Passed)
+        }
+    ),
+    scenario!(
+        abandoned,
+        "abandoned by the payer (or by staff): abandon, no settlement",
+        |d, h, caps| {
+            let tx = h.transaction(amount_for(&caps)).await?;
+            if d.actions().contains(&PayerAction::Abandon) {
+                let r = h
+                    .notify(d.notification(h, &tx, PayerAction::Abandon).await?)
+                    .await?;
+                check!(
+                    r.effect
+                        == Effect::Transitioned {
+                            from: Status::Commande,
+                            to: Status::Abandon
+                        },
+                    "effect {:?}",
+                    r.effect
+                );
+            } else {
+                let t = h
+                    .engine
+                    .abandon(&tx.reference, "staff")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                check!(t.status == Status::Abandon, "status {}", t.status);
+            }
+            h.deliver().await?;
+            check!(
+                h.hooks.count(HookName::ReglementEnEchec) == 1,
+                "reglement_en_echec once"
+            );
+            check!(
+                h.hooks.count(HookName::TraiterReglement) == 0,
+                "never settled"
+            );
+            Ok(Verdict::Passed)
+        }
+    ),
+    scenario!(
+        zero_amount_rule,
+        "zero amounts go to zero-amount providers only, and they refuse others",
+        |d, h, caps| {
+            if caps.zero_amount_only {
+                let tx = h.transaction(1000).await?;
+                let choices = h
+                    .engine
+                    .payment_choices(&tx.reference)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                check!(choices.is_empty(), "offered for a non-zero amount");
+                let r = h
+                    .notify(d.notification(h, &tx, PayerAction::Pay).await?)
+                    .await?;
+                check!(
+                    matches!(
+                        r.effect,
+                        Effect::Rejected { .. } | Effect::AmountMismatch { .. }
+                    ),
+                    "effect {:?}",
+                    r.effect
+                );
+                check!(
+                    h.reload(&tx).await?.status == Status::Commande,
+                    "status changed"
+                );
+            } else {
+                let tx = h.transaction(0).await?;
+                let choices = h
+                    .engine
+                    .payment_choices(&tx.reference)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                check!(
+                    choices.is_empty(),
+                    "a non-zero provider was offered for a zero amount"
+                );
+                let tx = h.transaction(1250).await?;
+                let choices = h
+                    .engine
+                    .payment_choices(&tx.reference)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                check!(choices.len() == 1, "not offered for a normal amount");
+            }
+            Ok(Verdict::Passed)
+        }
+    ),
+    scenario!(
+        duplicate_settlement,
+        "the same settling notification three times: one transition, one set of hooks",
+        |d, h, caps| {
+            let Some((action, to)) = settling_action(d) else {
+                return Ok(Verdict::NotApplicable("no settling action".into()));
+            };
+            let tx = h.transaction(amount_for(&caps)).await?;
+            let n = d.notification(h, &tx, action).await?;
+            let mut transitions = 0;
+            for _ in 0..3 {
+                let r = h.notify(n.clone()).await?;
+                check!(
+                    (200..300).contains(&r.reply.status),
+                    "reply status {}",
+                    r.reply.status
+                );
+                if matches!(r.effect, Effect::Transitioned { .. }) {
+                    transitions += 1;
+                }
+            }
+            check!(transitions == 1, "{transitions} transitions");
+            h.deliver().await?;
+            check!(
+                h.hooks.count(settling_hook(to)) == 1,
+                "settling hook count {}",
+                h.hooks.count(settling_hook(to))
+            );
+            let notifications = h
+                .engine
+                .store()
+                .history(tx.id)
+                .await
+                .map_err(|e| e.to_string())?
+                .iter()
+                .filter(|e| e.notification_id.is_some())
+                .count();
+            check!(
+                notifications == 3,
+                "every notification is kept raw ({notifications})"
+            );
+            Ok(Verdict::Passed)
+        }
+    ),
+    scenario!(
+        concurrent_settlement,
+        "20 identical notifications at once: one transition, one set of hooks",
+        |d, h, caps| {
+            let Some((action, to)) = settling_action(d) else {
+                return Ok(Verdict::NotApplicable("no settling action".into()));
+            };
+            let tx = h.transaction(amount_for(&caps)).await?;
+            let n = d.notification(h, &tx, action).await?;
+            let results = futures::future::join_all((0..20).map(|_| h.notify(n.clone()))).await;
+            let mut transitions = 0;
+            for r in results {
+                if matches!(r?.effect, Effect::Transitioned { .. }) {
+                    transitions += 1;
+                }
+            }
+            check!(transitions == 1, "{transitions} transitions");
+            h.deliver().await?;
+            check!(
+                h.hooks.count(settling_hook(to)) == 1,
+                "settling hook count {}",
+                h.hooks.count(settling_hook(to))
+            );
+            check!(h.reload(&tx).await?.status == to, "final status");
+            Ok(Verdict::Passed)
+        }
+    ),
+    scenario!(
+        foreign_reference,
+        "another installation's reference: acknowledged, ignored, nothing stored on ours",
+        |d, h, caps| {
+            let Some((action, _)) = settling_action(d) else {
+                return Ok(Verdict::NotApplicable("no settling action".into()));
+            };
+            let tx = h.transaction(amount_for(&caps)).await?;
+            let other = made_up(&tx, Reference::generate("otherinstall"), None);
+            let r = h.notify(d.notification(h, &other, action).await?).await?;
+            check!(r.effect == Effect::Foreign, "effect {:?}", r.effect);
+            check!(
+                (200..300).contains(&r.reply.status),
+                "reply status {} (a 5xx makes the provider retry forever)",
+                r.reply.status
+            );
+            check!(
+                h.reload(&tx).await?.status == Status::Commande,
+                "our transaction changed"
+            );
+            Ok(Verdict::Passed)
+        }
+    ),
+    scenario!(
+        unknown_reference,
+        "an unknown reference of ours: acknowledged with a warning, never 5xx",
+        |d, h, caps| {
+            let Some((action, _)) = settling_action(d) else {
+                return Ok(Verdict::NotApplicable("no settling action".into()));
+            };
+            let tx = h.transaction(amount_for(&caps)).await?;
+            let ghost = made_up(&tx, Reference::generate(INSTALLATION), None);
+            let r = h.notify(d.notification(h, &ghost, action).await?).await?;
+            check!(r.effect == Effect::Unknown, "effect {:?}", r.effect);
+            check!(
+                (200..300).contains(&r.reply.status),
+                "reply status {}",
+                r.reply.status
+            );
+            Ok(Verdict::Passed)
+        }
+    ),
+    scenario!(
+        amount_mismatch,
+        "a notification for another amount never marks the transaction",
+        |d, h, caps| {
+            let Some((action, _)) = settling_action(d) else {
+                return Ok(Verdict::NotApplicable("no settling action".into()));
+            };
+            let tx = h.transaction(amount_for(&caps)).await?;
+            let wrong = made_up(&tx, tx.reference.clone(), Some(tx.amount.minor() + 1));
+            let r = h.notify(d.notification(h, &wrong, action).await?).await?;
+            check!(
+                matches!(
+                    r.effect,
+                    Effect::AmountMismatch { .. } | Effect::Rejected { .. }
+                ),
+                "effect {:?}",
+                r.effect
+            );
+            let after = h.reload(&tx).await?;
+            check!(after.status == Status::Commande, "status {}", after.status);
+            h.deliver().await?;
+            check!(h.hooks.calls().is_empty(), "hooks were called");
+            Ok(Verdict::Passed)
+        }
+    ),
+    scenario!(
+        tampered_notification,
+        "a notification altered in transit is rejected, stored, changes nothing",
+        |d, h, caps| {
+            let Some((action, _)) = settling_action(d) else {
+                return Ok(Verdict::NotApplicable("no settling action".into()));
+            };
+            let tx = h.transaction(amount_for(&caps)).await?;
+            let n = d.tamper(&d.notification(h, &tx, action).await?);
+            let r = h.notify(n).await?;
+            check!(
+                matches!(r.effect, Effect::Rejected { .. }),
+                "effect {:?}",
+                r.effect
+            );
+            check!(r.reply.status < 500, "reply status {}", r.reply.status);
+            check!(
+                h.reload(&tx).await?.status == Status::Commande,
+                "status changed"
+            );
+            Ok(Verdict::Passed)
+        }
+    ),
+    scenario!(
+        refund_full,
+        "refund of the whole amount: rembourse, traiter_remboursement once",
+        |d, h, caps| {
+            if caps.refund == RefundSupport::None {
+                return Ok(Verdict::NotApplicable("no refund capability".into()));
+            }
+            let Some(tx) = paid_transaction(d, h, &caps).await? else {
+                return Ok(Verdict::NotApplicable(
+                    "cannot bring a transaction to ok".into(),
+                ));
+            };
+            if tx.amount.is_zero() {
+                return Ok(Verdict::NotApplicable(
+                    "nothing to refund on a zero amount".into(),
+                ));
+            }
+            let t = h
+                .engine
+                .refund(&tx.reference, None, "staff")
+                .await
+                .map_err(|e| e.to_string())?;
+            check!(
+                t.status == Status::Rembourse && t.refunded == t.amount,
+                "status {} refunded {}",
+                t.status,
+                t.refunded
+            );
+            check!(
+                h.engine.refund(&tx.reference, None, "staff").await.is_err(),
+                "a second refund was accepted"
+            );
+            h.deliver().await?;
+            check!(
+                h.hooks.count(HookName::TraiterRemboursement) == 1,
+                "traiter_remboursement once"
+            );
+            Ok(Verdict::Passed)
+        }
+    ),
+    scenario!(
+        refund_partial,
+        "two partial refunds: ok then rembourse, never more than paid",
+        |d, h, caps| {
+            if caps.refund != RefundSupport::Partial {
+                return Ok(Verdict::NotApplicable(
+                    "no partial refund capability".into(),
+                ));
+            }
+            let Some(tx) = paid_transaction(d, h, &caps).await? else {
+                return Ok(Verdict::NotApplicable(
+                    "cannot bring a transaction to ok".into(),
+                ));
+            };
+            if tx.amount.is_zero() {
+                return Ok(Verdict::NotApplicable(
+                    "nothing to refund on a zero amount".into(),
+                ));
+            }
+            let part = Money::from_minor(tx.amount.minor() / 3, tx.amount.currency())
+                .map_err(|e| e.to_string())?;
+            let t = h
+                .engine
+                .refund(&tx.reference, Some(part), "staff")
+                .await
+                .map_err(|e| e.to_string())?;
+            check!(
+                t.status == Status::Ok && t.refunded == part,
+                "after first: {} {}",
+                t.status,
+                t.refunded
+            );
+            let too_much = Money::from_minor(tx.amount.minor(), tx.amount.currency())
+                .map_err(|e| e.to_string())?;
+            check!(
+                h.engine
+                    .refund(&tx.reference, Some(too_much), "staff")
+                    .await
+                    .is_err(),
+                "refund above the refundable accepted"
+            );
+            let t = h
+                .engine
+                .refund(&tx.reference, None, "staff")
+                .await
+                .map_err(|e| e.to_string())?;
+            check!(
+                t.status == Status::Rembourse && t.refunded == t.amount,
+                "after second: {} {}",
+                t.status,
+                t.refunded
+            );
+            h.deliver().await?;
+            check!(
+                h.hooks.count(HookName::TraiterRemboursement) == 2,
+                "traiter_remboursement twice"
+            );
+            Ok(Verdict::Passed)
+        }
+    ),
+    scenario!(
+        late_failure,
+        "a failure after ok (SEPA rejected, chargeback) is a real transition",
+        |_d, _h, caps| {
+            // Offline and simulated providers have no way to reverse a payment.
+            let _ = caps;
+            Ok(Verdict::NotApplicable(
+                "the provider never reverses a payment".into(),
+            ))
+        }
+    ),
+    scenario!(
+        hook_retry,
+        "a failing hook is retried with the same idempotency key, delivered once",
+        |d, h, caps| {
+            let Some((action, to)) = settling_action(d) else {
+                return Ok(Verdict::NotApplicable("no settling action".into()));
+            };
+            let hook = settling_hook(to);
+            h.hooks.fail(hook, 2);
+            let tx = h.transaction(amount_for(&caps)).await?;
+            h.notify(d.notification(h, &tx, action).await?).await?;
+            h.deliver().await?;
+            check!(h.hooks.count(hook) == 0, "delivered despite failing");
+            let stats = h
+                .engine
+                .store()
+                .outbox_stats()
+                .await
+                .map_err(|e| e.to_string())?;
+            check!(stats.pending >= 1, "nothing pending after a failure");
+            h.deliver().await?;
+            check!(h.hooks.count(hook) == 0, "retried before its time");
+            for _ in 0..2 {
+                h.clock.advance(chrono::Duration::minutes(5));
+                h.deliver().await?;
+            }
+            let calls: Vec<_> = h
+                .hooks
+                .calls()
+                .into_iter()
+                .filter(|c| c.hook == hook)
+                .collect();
+            check!(calls.len() == 1, "{} deliveries after retries", calls.len());
+            check!(calls[0].attempt == 3, "attempt {}", calls[0].attempt);
+            check!(
+                calls[0].idempotency_key == format!("{}:v1:{}", tx.reference, hook),
+                "key {}",
+                calls[0].idempotency_key
+            );
+            let stats = h
+                .engine
+                .store()
+                .outbox_stats()
+                .await
+                .map_err(|e| e.to_string())?;
+            check!(
+                stats.pending == 0 && stats.dead == 0,
+                "outbox left {stats:?}"
+            );
+            Ok(Verdict::Passed)
+        }
+    ),
 ];

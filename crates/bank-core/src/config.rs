@@ -39,7 +39,7 @@ use crate::transaction::is_valid_installation_id;
 /// The whole configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Where it was read from ("<memory>" when built in code).
+    /// Where it was read from (`<memory>` when built in code).
     pub source: String,
     /// This installation.
     pub installation: Installation,
@@ -177,7 +177,12 @@ impl Options {
             source: "<memory>".into(),
             values: pairs
                 .iter()
-                .map(|(k, v)| ((*k).to_string(), OptionValue::Plain((*v).to_string(), Origin::File)))
+                .map(|(k, v)| {
+                    (
+                        (*k).to_string(),
+                        OptionValue::Plain((*v).to_string(), Origin::File),
+                    )
+                })
                 .collect(),
         }
     }
@@ -263,7 +268,11 @@ impl Options {
                 let known: Vec<&str> = desc.parameters.iter().map(|p| p.name).collect();
                 return Err(self.err(
                     name,
-                    format!("unknown option for provider {} (known: {})", desc.name, known.join(", ")),
+                    format!(
+                        "unknown option for provider {} (known: {})",
+                        desc.name,
+                        known.join(", ")
+                    ),
                 ));
             }
         }
@@ -306,7 +315,9 @@ impl Options {
                 ParamKind::Url if url::Url::parse(v).is_err() => {
                     return Err(bad("expected an absolute URL"))
                 }
-                ParamKind::Email if !v.contains('@') => return Err(bad("expected an e-mail address")),
+                ParamKind::Email if !v.contains('@') => {
+                    return Err(bad("expected an e-mail address"))
+                }
                 ParamKind::Hex if hex::decode(v).is_err() => {
                     return Err(bad("expected hexadecimal digits"))
                 }
@@ -391,7 +402,13 @@ impl Env for BTreeMap<String, String> {
 pub fn option_env_var(instance: &str, option: &str) -> String {
     let up = |s: &str| -> String {
         s.chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
             .collect()
     };
     format!("BANK_OPT_{}__{}", up(instance), up(option))
@@ -493,7 +510,10 @@ impl Config {
                 ));
             }
             if instances.iter().any(|i: &InstanceConfig| i.id == ri.id) {
-                return Err(err(&format!("instance.{}", ri.id), "duplicate instance id".into()));
+                return Err(err(
+                    &format!("instance.{}", ri.id),
+                    "duplicate instance id".into(),
+                ));
             }
             let mut options = Options {
                 instance: ri.id.clone(),
@@ -502,7 +522,9 @@ impl Config {
             };
             for (k, v) in &ri.options {
                 let key = format!("instance.{}.options.{k}", ri.id);
-                options.values.insert(k.clone(), resolve_value(v, source, &key, env, false)?);
+                options
+                    .values
+                    .insert(k.clone(), resolve_value(v, source, &key, env, false)?);
             }
             instances.push(InstanceConfig {
                 id: ri.id,
@@ -566,7 +588,9 @@ fn resolve_value(
         toml::Value::Boolean(b) => (b.to_string(), Origin::File),
         toml::Value::Table(t) => {
             if t.len() != 1 {
-                return Err(err("a table value must be { env = \"VAR\" } or { file = \"/path\" }".into()));
+                return Err(err(
+                    "a table value must be { env = \"VAR\" } or { file = \"/path\" }".into(),
+                ));
             }
             match (t.get("env"), t.get("file")) {
                 (Some(toml::Value::String(var)), None) => {
@@ -578,10 +602,15 @@ fn resolve_value(
                 (None, Some(toml::Value::String(path))) => {
                     let value = std::fs::read_to_string(PathBuf::from(path))
                         .map_err(|e| err(format!("cannot read secret file {path}: {e}")))?;
-                    (value.trim_end_matches(['\n', '\r']).to_string(), Origin::SecretFile)
+                    (
+                        value.trim_end_matches(['\n', '\r']).to_string(),
+                        Origin::SecretFile,
+                    )
                 }
                 _ => {
-                    return Err(err("a table value must be { env = \"VAR\" } or { file = \"/path\" }".into()))
+                    return Err(err(
+                        "a table value must be { env = \"VAR\" } or { file = \"/path\" }".into(),
+                    ))
                 }
             }
         }
@@ -600,7 +629,10 @@ mod tests {
     use crate::acquirer::Parameter;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     const BASE: &str = r#"
@@ -616,7 +648,9 @@ secret = "0123456789abcdef0123"
             parameters: vec![
                 Parameter::text("payee", "Payee"),
                 Parameter::text("key", "Key").secret(),
-                Parameter::text("flag", "Flag").kind(ParamKind::Bool).default_value("false"),
+                Parameter::text("flag", "Flag")
+                    .kind(ParamKind::Bool)
+                    .default_value("false"),
             ],
         }
     }
@@ -634,23 +668,43 @@ secret = "0123456789abcdef0123"
         let cfg = Config::parse(&text, "bank.toml", &env(&[])).unwrap();
         let mut opts = cfg.instances[0].options.clone();
         let e = opts.check(&desc(), Mode::Test).unwrap_err().to_string();
-        assert!(e.contains("bank.toml") && e.contains("instance.c.options.payee") && e.contains("missing"), "{e}");
+        assert!(
+            e.contains("bank.toml")
+                && e.contains("instance.c.options.payee")
+                && e.contains("missing"),
+            "{e}"
+        );
     }
 
     #[test]
     fn clear_secret_is_refused_in_live_mode_only() {
         let text = format!("{BASE}[[instance]]\nid = \"c\"\nprovider = \"demo\"\nmode = \"live\"\n[instance.options]\npayee = \"p\"\nkey = \"clear\"\n");
-        let e = Config::parse(&text, "bank.toml", &env(&[])).unwrap_err().to_string();
-        assert!(e.contains("installation.secret"), "installation secret in clear with live instance: {e}");
-        let live = text.replace("secret = \"0123456789abcdef0123\"", "secret = { env = \"S\" }");
-        let cfg = Config::parse(&live, "bank.toml", &env(&[("S", "0123456789abcdef0123")])).unwrap();
+        let e = Config::parse(&text, "bank.toml", &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("installation.secret"),
+            "installation secret in clear with live instance: {e}"
+        );
+        let live = text.replace(
+            "secret = \"0123456789abcdef0123\"",
+            "secret = { env = \"S\" }",
+        );
+        let cfg =
+            Config::parse(&live, "bank.toml", &env(&[("S", "0123456789abcdef0123")])).unwrap();
         let mut opts = cfg.instances[0].options.clone();
         let e = opts.check(&desc(), Mode::Live).unwrap_err().to_string();
-        assert!(e.contains("instance.c.options.key") && e.contains("clear"), "{e}");
+        assert!(
+            e.contains("instance.c.options.key") && e.contains("clear"),
+            "{e}"
+        );
         let mut opts = cfg.instances[0].options.clone();
         opts.check(&desc(), Mode::Test).unwrap();
         assert_eq!(opts.get("flag"), Some("false"));
-        assert!(!format!("{opts:?}").contains("clear"), "secrets never print");
+        assert!(
+            !format!("{opts:?}").contains("clear"),
+            "secrets never print"
+        );
     }
 
     #[test]
@@ -663,12 +717,18 @@ secret = "0123456789abcdef0123"
             path.display()
         )
         .replace("secret = \"0123456789abcdef0123\"", "secret = { env = \"S\" }");
-        let cfg = Config::parse(&text, "bank.toml", &env(&[("S", "0123456789abcdef0123")])).unwrap();
+        let cfg =
+            Config::parse(&text, "bank.toml", &env(&[("S", "0123456789abcdef0123")])).unwrap();
         let mut opts = cfg.instances[0].options.clone();
         opts.check(&desc(), Mode::Live).unwrap();
         assert_eq!(opts.secret("key").unwrap().expose_secret(), "from-file");
         let missing = text.replace(&path.display().to_string(), "/nonexistent/key");
-        let e = Config::parse(&missing, "bank.toml", &env(&[("S", "0123456789abcdef0123")])).unwrap_err();
+        let e = Config::parse(
+            &missing,
+            "bank.toml",
+            &env(&[("S", "0123456789abcdef0123")]),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("instance.c.options.key"), "{e}");
     }
 
@@ -676,28 +736,59 @@ secret = "0123456789abcdef0123"
     fn unknown_option_and_bad_types_are_named() {
         let text = format!("{BASE}[[instance]]\nid = \"c\"\nprovider = \"demo\"\n[instance.options]\npayee = \"p\"\nkey = \"k\"\nflag = \"yes\"\n");
         let cfg = Config::parse(&text, "bank.toml", &env(&[])).unwrap();
-        let e = cfg.instances[0].options.clone().check(&desc(), Mode::Test).unwrap_err().to_string();
-        assert!(e.contains("options.flag") && e.contains("true or false"), "{e}");
+        let e = cfg.instances[0]
+            .options
+            .clone()
+            .check(&desc(), Mode::Test)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("options.flag") && e.contains("true or false"),
+            "{e}"
+        );
         let text = text.replace("flag = \"yes\"", "colour = \"red\"");
         let cfg = Config::parse(&text, "bank.toml", &env(&[])).unwrap();
-        let e = cfg.instances[0].options.clone().check(&desc(), Mode::Test).unwrap_err().to_string();
-        assert!(e.contains("options.colour") && e.contains("unknown option"), "{e}");
+        let e = cfg.instances[0]
+            .options
+            .clone()
+            .check(&desc(), Mode::Test)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("options.colour") && e.contains("unknown option"),
+            "{e}"
+        );
     }
 
     #[test]
     fn environment_overrides() {
         let text = format!("{BASE}[[instance]]\nid = \"stripe-E8E5\"\nprovider = \"demo\"\n[instance.options]\npayee = \"p\"\n");
-        let e = env(&[("BANK_STORE_URL", "postgres://x"), ("BANK_OPT_STRIPE_E8E5__KEY", "k")]);
+        let e = env(&[
+            ("BANK_STORE_URL", "postgres://x"),
+            ("BANK_OPT_STRIPE_E8E5__KEY", "k"),
+        ]);
         let mut cfg = Config::parse(&text, "bank.toml", &e).unwrap();
         assert_eq!(cfg.store_url, "postgres://x");
         Config::apply_option_overrides(&mut cfg.instances[0], &desc(), &e);
         cfg.instances[0].options.check(&desc(), Mode::Live).unwrap();
-        assert_eq!(cfg.instances[0].options.secret("key").unwrap().expose_secret(), "k");
+        assert_eq!(
+            cfg.instances[0]
+                .options
+                .secret("key")
+                .unwrap()
+                .expose_secret(),
+            "k"
+        );
     }
 
     #[test]
     fn unknown_top_level_key_is_named() {
-        let e = Config::parse(&format!("{BASE}[stroe]\nurl=\"x\"\n"), "bank.toml", &env(&[])).unwrap_err();
+        let e = Config::parse(
+            &format!("{BASE}[stroe]\nurl=\"x\"\n"),
+            "bank.toml",
+            &env(&[]),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("stroe"), "{e}");
     }
 }

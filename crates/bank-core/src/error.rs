@@ -45,7 +45,7 @@ pub enum Error {
     /// The configuration is wrong; names the file, the key and the reason.
     #[error("configuration error in {file}: {key}: {reason}")]
     Config {
-        /// The file (or "<environment>", "<defaults>").
+        /// The file (or `<environment>`, `<defaults>`).
         file: String,
         /// The key at fault, dotted (`instance.cheque.options.payee`).
         key: String,
@@ -61,7 +61,9 @@ pub enum Error {
         source: std::io::Error,
     },
     /// No provider of this name is compiled in.
-    #[error("unknown provider {provider:?} for instance {instance:?} (compiled providers: {known})")]
+    #[error(
+        "unknown provider {provider:?} for instance {instance:?} (compiled providers: {known})"
+    )]
     UnknownProvider {
         /// The instance.
         instance: String,

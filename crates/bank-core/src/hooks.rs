@@ -93,7 +93,12 @@ impl HookName {
         use HookName as H;
         match (from, to) {
             (_, Status::Ok) => {
-                let mut v = vec![H::TraiterReglement, H::PreFacturer, H::Facturer, H::Notifier];
+                let mut v = vec![
+                    H::TraiterReglement,
+                    H::PreFacturer,
+                    H::Facturer,
+                    H::Notifier,
+                ];
                 if recurring {
                     v.push(H::ActiverAbonnement);
                 }

@@ -37,9 +37,9 @@ pub mod testing;
 pub mod transaction;
 
 pub use acquirer::{
-    Acquirer, Capabilities, Channel, Form, HttpMethod, InstanceInfo, InstanceUrls, Mode, Notification, Outcome,
-    OperationResult, ParamKind, Parameter, PaymentContext, PaymentRequest, ProviderDescription, RefundSupport,
-    Reply, Verified, VerifyContext,
+    Acquirer, Capabilities, Channel, Form, HttpMethod, InstanceInfo, InstanceUrls, Mode,
+    Notification, OperationResult, Outcome, ParamKind, Parameter, PaymentContext, PaymentRequest,
+    ProviderDescription, RefundSupport, Reply, Verified, VerifyContext,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, EngineSettings, Installation, InstanceConfig, Options};
@@ -53,9 +53,9 @@ pub use status::{Event, Status, Transition};
 pub use store::Store;
 pub use transaction::{Billing, HistoryEntry, HistoryKind, NewTransaction, Reference, Transaction};
 
-/// Re-exported so provider crates register with the same `inventory` version.
-pub use inventory;
 /// Re-exported for provider crates implementing [`Acquirer`].
 pub use async_trait::async_trait;
+/// Re-exported so provider crates register with the same `inventory` version.
+pub use inventory;
 /// Re-exported for secrets in provider configuration.
 pub use secrecy;

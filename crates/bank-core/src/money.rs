@@ -160,7 +160,9 @@ impl Money {
         if !int_part.bytes().all(|b| b.is_ascii_digit())
             || !frac_part.bytes().all(|b| b.is_ascii_digit())
         {
-            return Err(bad("only digits and one decimal separator ('.' or ',') are allowed"));
+            return Err(bad(
+                "only digits and one decimal separator ('.' or ',') are allowed",
+            ));
         }
         let exponent = currency.exponent() as usize;
         let (kept, dropped) = frac_part.split_at(frac_part.len().min(exponent));
@@ -274,7 +276,10 @@ mod tests {
         assert!(Money::parse("12.5", jpy).is_err());
         let bhd = Currency::from_code("BHD").unwrap();
         assert_eq!(Money::parse("1.005", bhd).unwrap().minor(), 1005);
-        assert_eq!(Money::parse("1.005", bhd).unwrap().to_decimal_string(), "1.005");
+        assert_eq!(
+            Money::parse("1.005", bhd).unwrap().to_decimal_string(),
+            "1.005"
+        );
     }
 
     #[test]

@@ -20,12 +20,24 @@ pub struct OwnFormPost {
     pub amount: Money,
 }
 
-fn parts<'a>(instance: &'a str, reference: &'a str, minor: &'a str, currency: &'a str, choice: &'a str) -> [&'a str; 5] {
+fn parts<'a>(
+    instance: &'a str,
+    reference: &'a str,
+    minor: &'a str,
+    currency: &'a str,
+    choice: &'a str,
+) -> [&'a str; 5] {
     [instance, reference, minor, currency, choice]
 }
 
 /// Builds a signed form for `choice` (POST to the instance's action URL).
-pub fn build(ctx: &PaymentContext, instance: &str, tx: &Transaction, choice: &str, label: &str) -> Form {
+pub fn build(
+    ctx: &PaymentContext,
+    instance: &str,
+    tx: &Transaction,
+    choice: &str,
+    label: &str,
+) -> Form {
     let minor = tx.amount.minor().to_string();
     let currency = tx.amount.currency().code();
     let token = ctx
@@ -59,19 +71,26 @@ pub fn verify(n: &Notification, ctx: &VerifyContext, instance: &str) -> Result<O
             .map(|(_, v)| v.as_str())
             .ok_or_else(|| Error::verification(instance, format!("missing field {name}")))
     };
-    let (reference, minor, currency, choice, token) =
-        (get("ref")?, get("amount")?, get("currency")?, get("choice")?, get("token")?);
+    let (reference, minor, currency, choice, token) = (
+        get("ref")?,
+        get("amount")?,
+        get("currency")?,
+        get("choice")?,
+        get("token")?,
+    );
     if !ctx
         .signer
         .verify(&parts(instance, reference, minor, currency, choice), token)
     {
         return Err(Error::verification(instance, "bad form token"));
     }
-    let currency = Currency::from_code(currency).map_err(|e| Error::verification(instance, e.to_string()))?;
+    let currency =
+        Currency::from_code(currency).map_err(|e| Error::verification(instance, e.to_string()))?;
     let minor: i64 = minor
         .parse()
         .map_err(|_| Error::verification(instance, "amount is not an integer"))?;
-    let amount = Money::from_minor(minor, currency).map_err(|e| Error::verification(instance, e.to_string()))?;
+    let amount = Money::from_minor(minor, currency)
+        .map_err(|e| Error::verification(instance, e.to_string()))?;
     Ok(OwnFormPost {
         reference: reference.to_string(),
         choice: choice.to_string(),

@@ -11,6 +11,9 @@ use crate::acquirer::{Acquirer, InstanceInfo, Mode, ProviderDescription};
 use crate::config::{Config, Env, InstanceConfig, Options};
 use crate::error::Error;
 
+/// Builds one instance of a provider from its checked options.
+pub type BuildFn = fn(InstanceInfo, &Options) -> Result<Arc<dyn Acquirer>, Error>;
+
 /// What a provider crate submits to `inventory`.
 pub struct ProviderFactory {
     /// Provider name used in configuration.
@@ -18,12 +21,14 @@ pub struct ProviderFactory {
     /// Its self-description.
     pub describe: fn() -> ProviderDescription,
     /// Builds one instance from checked options.
-    pub build: fn(InstanceInfo, &Options) -> Result<Arc<dyn Acquirer>, Error>,
+    pub build: BuildFn,
 }
 
 impl fmt::Debug for ProviderFactory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProviderFactory").field("name", &self.name).finish()
+        f.debug_struct("ProviderFactory")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -75,8 +80,9 @@ impl Registry {
     }
 
     fn sort(&mut self) {
-        self.instances
-            .sort_by(|(a, _), (b, _)| (a.info().order, &a.info().id).cmp(&(b.info().order, &b.info().id)));
+        self.instances.sort_by(|(a, _), (b, _)| {
+            (a.info().order, &a.info().id).cmp(&(b.info().order, &b.info().id))
+        });
     }
 
     /// The instance `id`, enabled or not (notifications for a disabled instance are still
@@ -103,7 +109,10 @@ impl Registry {
 ///
 /// # Errors
 /// As [`Registry::from_config`].
-pub fn build_instance(mut ic: InstanceConfig, env: &dyn Env) -> Result<(Arc<dyn Acquirer>, bool), Error> {
+pub fn build_instance(
+    mut ic: InstanceConfig,
+    env: &dyn Env,
+) -> Result<(Arc<dyn Acquirer>, bool), Error> {
     let f = factory(&ic.provider).ok_or_else(|| Error::UnknownProvider {
         instance: ic.id.clone(),
         provider: ic.provider.clone(),
@@ -120,7 +129,10 @@ pub fn build_instance(mut ic: InstanceConfig, env: &dyn Env) -> Result<(Arc<dyn 
     Config::apply_option_overrides(&mut ic, &desc, env);
     ic.options.check(&desc, ic.mode)?;
     let info = InstanceInfo {
-        caption: ic.caption.clone().unwrap_or_else(|| desc.caption.to_string()),
+        caption: ic
+            .caption
+            .clone()
+            .unwrap_or_else(|| desc.caption.to_string()),
         id: ic.id.clone(),
         provider: ic.provider.clone(),
         mode: ic.mode,

@@ -203,7 +203,10 @@ mod tests {
     fn stored_names_round_trip() {
         for s in Status::ALL {
             assert_eq!(s.as_str().parse::<Status>().unwrap(), s);
-            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.as_str()));
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
         }
         assert!("paid".parse::<Status>().is_err());
     }
@@ -212,7 +215,10 @@ mod tests {
     /// marked paid is a real transition, not an ignored notice.
     #[test]
     fn late_failure_after_ok_is_a_real_transition() {
-        assert_eq!(Status::Ok.apply(Event::LateFailure), Transition::To(Status::Echec));
+        assert_eq!(
+            Status::Ok.apply(Event::LateFailure),
+            Transition::To(Status::Echec)
+        );
         assert_eq!(Status::Ok.apply(Event::Fail), Transition::NoOp);
     }
 
@@ -220,7 +226,10 @@ mod tests {
     fn refund_needs_a_paid_transaction() {
         assert_eq!(Status::Commande.apply(Event::Refund), Transition::Forbidden);
         assert_eq!(Status::Attente.apply(Event::Refund), Transition::Forbidden);
-        assert_eq!(Status::Ok.apply(Event::Refund), Transition::To(Status::Rembourse));
+        assert_eq!(
+            Status::Ok.apply(Event::Refund),
+            Transition::To(Status::Rembourse)
+        );
     }
 
     proptest! {

@@ -266,7 +266,8 @@ pub trait Store: Send + Sync + Debug {
     ) -> Result<(Transaction, bool), Error>;
 
     /// The transaction with this reference.
-    async fn transaction_by_reference(&self, reference: &str) -> Result<Option<Transaction>, Error>;
+    async fn transaction_by_reference(&self, reference: &str)
+        -> Result<Option<Transaction>, Error>;
 
     /// The transaction with this id.
     async fn transaction_by_id(&self, id: i64) -> Result<Option<Transaction>, Error>;
@@ -280,7 +281,11 @@ pub trait Store: Send + Sync + Debug {
     ) -> Result<Page<Transaction>, Error>;
 
     /// `commande` transactions created before `before`, oldest first.
-    async fn stale_commande(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<Transaction>, Error>;
+    async fn stale_commande(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Transaction>, Error>;
 
     /// The history of a transaction, oldest first.
     async fn history(&self, transaction_id: i64) -> Result<Vec<HistoryEntry>, Error>;
@@ -294,7 +299,12 @@ pub trait Store: Send + Sync + Debug {
 
     /// The atomic change (see the module documentation): locks the transaction `key`,
     /// calls `planner` with it, and writes what it returns.
-    async fn apply(&self, key: TxKey, now: DateTime<Utc>, planner: Planner<'_>) -> Result<Applied, Error>;
+    async fn apply(
+        &self,
+        key: TxKey,
+        now: DateTime<Utc>,
+        planner: Planner<'_>,
+    ) -> Result<Applied, Error>;
 
     /// Claims up to `limit` due outbox rows until `lease_until`, respecting per-transaction
     /// order (a row waits for the earlier ones of its transaction).
@@ -307,10 +317,21 @@ pub trait Store: Send + Sync + Debug {
 
     /// Records that hook `index` of a claimed row was delivered; the row is done when it
     /// was the last one.
-    async fn hook_delivered(&self, id: i64, index: usize, last: bool, now: DateTime<Utc>) -> Result<(), Error>;
+    async fn hook_delivered(
+        &self,
+        id: i64,
+        index: usize,
+        last: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error>;
 
     /// Marks a row's current hook failed: retried at `retry_at`, or dead when `None`.
-    async fn hook_failed(&self, id: i64, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<(), Error>;
+    async fn hook_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), Error>;
 
     /// Outbox counts.
     async fn outbox_stats(&self) -> Result<OutboxStats, Error>;

@@ -33,7 +33,12 @@ impl RecordingHooks {
 
     /// Successful calls of `hook`.
     pub fn count(&self, hook: HookName) -> usize {
-        self.calls.lock().unwrap().iter().filter(|c| c.hook == hook).count()
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.hook == hook)
+            .count()
     }
 
     /// Successful calls of `hook` for `reference`.

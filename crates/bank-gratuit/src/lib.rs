@@ -10,8 +10,9 @@
 use std::sync::Arc;
 
 use bank_core::{
-    async_trait, own_form, Acquirer, Capabilities, Error, InstanceInfo, Notification, Options, Outcome,
-    PaymentContext, PaymentRequest, ProviderDescription, Transaction, Verified, VerifyContext,
+    async_trait, own_form, Acquirer, Capabilities, Error, InstanceInfo, Notification, Options,
+    Outcome, PaymentContext, PaymentRequest, ProviderDescription, Transaction, Verified,
+    VerifyContext,
 };
 
 /// Provider name in configuration.
@@ -57,7 +58,11 @@ impl Acquirer for Gratuit {
         c
     }
 
-    async fn payment_request(&self, tx: &Transaction, ctx: &PaymentContext) -> Result<PaymentRequest, Error> {
+    async fn payment_request(
+        &self,
+        tx: &Transaction,
+        ctx: &PaymentContext,
+    ) -> Result<PaymentRequest, Error> {
         if !tx.amount.is_zero() {
             return Err(Error::AmountNotAllowed {
                 action: "payment",
@@ -65,16 +70,28 @@ impl Acquirer for Gratuit {
                 reason: format!("{} only takes zero amounts, not {}", PROVIDER, tx.amount),
             });
         }
-        Ok(PaymentRequest::Form(own_form::build(ctx, &self.info.id, tx, "ok", "Confirm")))
+        Ok(PaymentRequest::Form(own_form::build(
+            ctx,
+            &self.info.id,
+            tx,
+            "ok",
+            "Confirm",
+        )))
     }
 
     async fn verify(&self, n: &Notification, ctx: &VerifyContext) -> Result<Verified, Error> {
         let post = own_form::verify(n, ctx, &self.info.id)?;
         if post.choice != "ok" {
-            return Err(Error::verification(&self.info.id, format!("unexpected choice {:?}", post.choice)));
+            return Err(Error::verification(
+                &self.info.id,
+                format!("unexpected choice {:?}", post.choice),
+            ));
         }
         if !post.amount.is_zero() {
-            return Err(Error::verification(&self.info.id, format!("refused: {} is not a zero amount", post.amount)));
+            return Err(Error::verification(
+                &self.info.id,
+                format!("refused: {} is not a zero amount", post.amount),
+            ));
         }
         let mut v = Verified::new(Some(post.reference), Outcome::Paid);
         v.amount = Some(post.amount);

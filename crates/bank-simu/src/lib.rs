@@ -10,8 +10,9 @@
 use std::sync::Arc;
 
 use bank_core::{
-    async_trait, own_form, Acquirer, Capabilities, Error, InstanceInfo, Mode, Notification, OperationResult, Options,
-    Outcome, PaymentContext, PaymentRequest, ProviderDescription, RefundSupport, Transaction, Verified, VerifyContext,
+    async_trait, own_form, Acquirer, Capabilities, Error, InstanceInfo, Mode, Notification,
+    OperationResult, Options, Outcome, PaymentContext, PaymentRequest, ProviderDescription,
+    RefundSupport, Transaction, Verified, VerifyContext,
 };
 
 /// Provider name in configuration.
@@ -63,7 +64,11 @@ impl Acquirer for Simu {
         c
     }
 
-    async fn payment_request(&self, tx: &Transaction, ctx: &PaymentContext) -> Result<PaymentRequest, Error> {
+    async fn payment_request(
+        &self,
+        tx: &Transaction,
+        ctx: &PaymentContext,
+    ) -> Result<PaymentRequest, Error> {
         Ok(PaymentRequest::Choices {
             forms: CHOICES
                 .iter()
@@ -79,12 +84,22 @@ impl Acquirer for Simu {
             "echec" => Outcome::Failed,
             "abandon" => Outcome::Cancelled,
             "attente" => Outcome::Waiting,
-            other => return Err(Error::verification(&self.info.id, format!("unknown choice {other:?}"))),
+            other => {
+                return Err(Error::verification(
+                    &self.info.id,
+                    format!("unknown choice {other:?}"),
+                ))
+            }
         };
         let mut v = Verified::new(Some(post.reference.clone()), outcome.clone());
         v.amount = Some(post.amount);
         match outcome {
-            Outcome::Paid => v.authorisation = Some(format!("SIMU-{}", &post.reference[post.reference.len().saturating_sub(6)..])),
+            Outcome::Paid => {
+                v.authorisation = Some(format!(
+                    "SIMU-{}",
+                    &post.reference[post.reference.len().saturating_sub(6)..]
+                ))
+            }
             Outcome::Failed => {
                 v.error_code = Some("simu-refused".into());
                 v.error_message = Some("refused by the simulation".into());
@@ -94,7 +109,14 @@ impl Acquirer for Simu {
         Ok(v)
     }
 
-    async fn refund(&self, _tx: &Transaction, _amount: bank_core::Money) -> Result<OperationResult, Error> {
-        Ok(OperationResult { provider_reference: Some("SIMU-REFUND".into()), manual: false })
+    async fn refund(
+        &self,
+        _tx: &Transaction,
+        _amount: bank_core::Money,
+    ) -> Result<OperationResult, Error> {
+        Ok(OperationResult {
+            provider_reference: Some("SIMU-REFUND".into()),
+            manual: false,
+        })
     }
 }

@@ -47,7 +47,10 @@ impl StoreError {
     /// True for errors a retry can solve (busy database, serialization failure).
     pub fn is_retryable(&self) -> bool {
         match self {
-            StoreError::Query { source: sqlx::Error::Database(db), .. } => {
+            StoreError::Query {
+                source: sqlx::Error::Database(db),
+                ..
+            } => {
                 let code = db.code().unwrap_or_default();
                 // SQLite BUSY/LOCKED, PostgreSQL serialization failure and deadlock.
                 matches!(code.as_ref(), "5" | "6" | "517" | "40001" | "40P01")

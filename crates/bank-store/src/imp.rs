@@ -18,10 +18,12 @@ pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
 }
 
 pub(crate) fn from_ms(column: &'static str, v: i64) -> Result<DateTime<Utc>, StoreError> {
-    Utc.timestamp_millis_opt(v).single().ok_or(StoreError::Corrupt {
-        column,
-        reason: format!("{v} is not a time"),
-    })
+    Utc.timestamp_millis_opt(v)
+        .single()
+        .ok_or(StoreError::Corrupt {
+            column,
+            reason: format!("{v} is not a time"),
+        })
 }
 
 pub(crate) fn corrupt(column: &'static str) -> impl Fn(bank_core::Error) -> StoreError {
@@ -81,7 +83,10 @@ impl TxRow {
             status: self.status.parse::<Status>().map_err(corrupt("status"))?,
             version: self.version,
             amount: money("amount_minor", self.amount_minor)?,
-            amount_ht: self.amount_ht_minor.map(|m| money("amount_ht_minor", m)).transpose()?,
+            amount_ht: self
+                .amount_ht_minor
+                .map(|m| money("amount_ht_minor", m))
+                .transpose()?,
             refunded: money("refunded_minor", self.refunded_minor)?,
             id_auteur: self.id_auteur,
             auteur_id: self.auteur_id,
@@ -137,8 +142,12 @@ pub(crate) fn history_kind(s: &str) -> Result<HistoryKind, StoreError> {
     })
 }
 
-pub(crate) fn opt_status(column: &'static str, s: Option<String>) -> Result<Option<Status>, StoreError> {
-    s.map(|s| s.parse::<Status>().map_err(corrupt(column))).transpose()
+pub(crate) fn opt_status(
+    column: &'static str,
+    s: Option<String>,
+) -> Result<Option<Status>, StoreError> {
+    s.map(|s| s.parse::<Status>().map_err(corrupt(column)))
+        .transpose()
 }
 
 pub(crate) fn notification_event_id(n: &NewNotification) -> Option<&str> {

@@ -2,7 +2,7 @@
 //!
 //! The transaction store of `bank`: SQLite (the embedded default, one file in WAL mode) and
 //! PostgreSQL (several application servers sharing one database). Both implement
-//! [`bank_core::Store`] from **one body of code and SQL** ([`imp`]), so their behaviour
+//! [`bank_core::Store`] from **one body of code and SQL** (the private `imp` module), so their behaviour
 //! cannot drift; only the dialect of the migrations, the way a write transaction starts
 //! (`BEGIN IMMEDIATE` on SQLite) and the outbox claim (`FOR UPDATE SKIP LOCKED` on
 //! PostgreSQL) differ.

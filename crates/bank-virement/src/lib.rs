@@ -11,9 +11,9 @@
 use std::sync::Arc;
 
 use bank_core::{
-    async_trait, own_form, Acquirer, Capabilities, Error, InstanceInfo, Notification, OperationResult, Options,
-    Outcome, Parameter, PaymentContext, PaymentRequest, ProviderDescription, RefundSupport, Transaction, Verified,
-    VerifyContext,
+    async_trait, own_form, Acquirer, Capabilities, Error, InstanceInfo, Notification,
+    OperationResult, Options, Outcome, Parameter, PaymentContext, PaymentRequest,
+    ProviderDescription, RefundSupport, Transaction, Verified, VerifyContext,
 };
 
 /// Provider name in configuration.
@@ -66,9 +66,11 @@ pub fn describe() -> ProviderDescription {
 /// # Errors
 /// [`VirementError::InvalidIban`].
 pub fn check_iban(iban: &str) -> Result<String, VirementError> {
-    let parsed: iban::Iban = iban
-        .parse()
-        .map_err(|e: iban::ParseIbanError| VirementError::InvalidIban { reason: e.to_string() })?;
+    let parsed: iban::Iban =
+        iban.parse()
+            .map_err(|e: iban::ParseIbanError| VirementError::InvalidIban {
+                reason: e.to_string(),
+            })?;
     Ok(parsed.to_string())
 }
 
@@ -84,7 +86,9 @@ pub fn check_bic(bic: &str) -> Result<String, VirementError> {
     if ok {
         Ok(b)
     } else {
-        Err(VirementError::InvalidBic { bic: bic.to_string() })
+        Err(VirementError::InvalidBic {
+            bic: bic.to_string(),
+        })
     }
 }
 
@@ -122,7 +126,11 @@ impl Acquirer for Virement {
         c
     }
 
-    async fn payment_request(&self, tx: &Transaction, ctx: &PaymentContext) -> Result<PaymentRequest, Error> {
+    async fn payment_request(
+        &self,
+        tx: &Transaction,
+        ctx: &PaymentContext,
+    ) -> Result<PaymentRequest, Error> {
         let mut details = vec![
             ("Amount".to_string(), tx.amount.to_string()),
             ("Account holder".to_string(), self.holder.clone()),
@@ -136,22 +144,38 @@ impl Acquirer for Virement {
         Ok(PaymentRequest::Instructions {
             heading: "Pay by bank transfer".into(),
             details,
-            confirm: Some(own_form::build(ctx, &self.info.id, tx, "attente", "I will make the transfer")),
+            confirm: Some(own_form::build(
+                ctx,
+                &self.info.id,
+                tx,
+                "attente",
+                "I will make the transfer",
+            )),
         })
     }
 
     async fn verify(&self, n: &Notification, ctx: &VerifyContext) -> Result<Verified, Error> {
         let post = own_form::verify(n, ctx, &self.info.id)?;
         if post.choice != "attente" {
-            return Err(Error::verification(&self.info.id, format!("unexpected choice {:?}", post.choice)));
+            return Err(Error::verification(
+                &self.info.id,
+                format!("unexpected choice {:?}", post.choice),
+            ));
         }
         let mut v = Verified::new(Some(post.reference), Outcome::Waiting);
         v.amount = Some(post.amount);
         Ok(v)
     }
 
-    async fn refund(&self, _tx: &Transaction, _amount: bank_core::Money) -> Result<OperationResult, Error> {
-        Ok(OperationResult { provider_reference: None, manual: true })
+    async fn refund(
+        &self,
+        _tx: &Transaction,
+        _amount: bank_core::Money,
+    ) -> Result<OperationResult, Error> {
+        Ok(OperationResult {
+            provider_reference: None,
+            manual: true,
+        })
     }
 }
 
@@ -161,8 +185,14 @@ mod tests {
 
     #[test]
     fn iban_and_bic_are_checked() {
-        assert_eq!(check_iban("FR76 3000 6000 0112 3456 7890 189").unwrap(), "FR76 3000 6000 0112 3456 7890 189");
-        assert!(check_iban("FR76 3000 6000 0112 3456 7890 188").is_err(), "bad check digits");
+        assert_eq!(
+            check_iban("FR76 3000 6000 0112 3456 7890 189").unwrap(),
+            "FR76 3000 6000 0112 3456 7890 189"
+        );
+        assert!(
+            check_iban("FR76 3000 6000 0112 3456 7890 188").is_err(),
+            "bad check digits"
+        );
         assert!(check_iban("").is_err());
         assert_eq!(check_bic("bnpafrpp").unwrap(), "BNPAFRPP");
         assert!(check_bic("BNPAFRPPX").is_err());

@@ -43,5 +43,8 @@ pub fn compiled_providers() -> Vec<&'static str> {
     std::hint::black_box(bank_simu::describe as fn() -> ProviderDescription);
     #[cfg(feature = "virement")]
     std::hint::black_box(bank_virement::describe as fn() -> ProviderDescription);
-    bank_core::registry::factories().iter().map(|f| f.name).collect()
+    bank_core::registry::factories()
+        .iter()
+        .map(|f| f.name)
+        .collect()
 }

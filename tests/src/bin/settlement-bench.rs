@@ -16,12 +16,17 @@ const CLIENTS: usize = 8;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(3000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(3000);
     println!("| store | clients | baseline UPDATE commits/s | settlements/s | ratio |");
     println!("|---|---|---|---|---|");
     for backend in [Backend::Sqlite, Backend::Postgres] {
         for clients in [1, CLIENTS] {
-            let Some(ts) = TestStore::new(backend).await else { continue };
+            let Some(ts) = TestStore::new(backend).await else {
+                continue;
+            };
             let ts = Arc::new(ts);
             let (base, settle) = measure(ts.clone(), n, clients).await;
             println!(
@@ -37,27 +42,48 @@ async fn main() {
 
 async fn measure(ts: Arc<TestStore>, n: usize, clients: usize) -> (f64, f64) {
     // Baseline: the same number of single-row UPDATE commits on a table of the same size.
-    ts.raw_execute("CREATE TABLE bench_baseline (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)").await.unwrap();
+    ts.raw_execute("CREATE TABLE bench_baseline (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
+        .await
+        .unwrap();
     for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
         let values: Vec<String> = chunk.iter().map(|i| format!("({i}, 0)")).collect();
-        ts.raw_execute(&format!("INSERT INTO bench_baseline (id, v) VALUES {}", values.join(","))).await.unwrap();
+        ts.raw_execute(&format!(
+            "INSERT INTO bench_baseline (id, v) VALUES {}",
+            values.join(",")
+        ))
+        .await
+        .unwrap();
     }
     let start = Instant::now();
     let t = ts.clone();
     run_clients(n, clients, move |i| {
         let ts = t.clone();
         async move {
-            ts.raw_execute(&format!("UPDATE bench_baseline SET v = v + 1 WHERE id = {i}")).await.unwrap();
+            ts.raw_execute(&format!(
+                "UPDATE bench_baseline SET v = v + 1 WHERE id = {i}"
+            ))
+            .await
+            .unwrap();
         }
     })
     .await;
     let baseline = n as f64 / start.elapsed().as_secs_f64();
 
     let clock = Arc::new(bank_core::ManualClock::new(chrono::Utc::now()));
-    let engine = Arc::new(engine_with(ts.store.clone(), Arc::new(NoHooks), EngineSettings::default(), clock).await);
+    let engine = Arc::new(
+        engine_with(
+            ts.store.clone(),
+            Arc::new(NoHooks),
+            EngineSettings::default(),
+            clock,
+        )
+        .await,
+    );
     let mut posts = Vec::with_capacity(n);
     for _ in 0..n {
-        let mut t = bank_core::NewTransaction::new(bank_core::Money::from_minor(1990, bank_core::Currency::EUR).unwrap());
+        let mut t = bank_core::NewTransaction::new(
+            bank_core::Money::from_minor(1990, bank_core::Currency::EUR).unwrap(),
+        );
         t.force = true;
         let tx = engine.inserer_transaction(t).await.unwrap();
         posts.push(own_post(&engine, "simu", &tx, "ok").await);
@@ -70,7 +96,10 @@ async fn measure(ts: Arc<TestStore>, n: usize, clients: usize) -> (f64, f64) {
         let engine = e.clone();
         let posts = p.clone();
         async move {
-            let r = engine.handle_notification("simu", posts[i].clone()).await.unwrap();
+            let r = engine
+                .handle_notification("simu", posts[i].clone())
+                .await
+                .unwrap();
             assert!(matches!(r.effect, bank_core::Effect::Transitioned { .. }));
         }
     })

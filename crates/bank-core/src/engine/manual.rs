@@ -12,7 +12,14 @@ use crate::store::TxKey;
 use crate::transaction::{HistoryKind, Transaction};
 
 impl Engine {
-    fn manual_intent(&self, event: Event, instance: Option<String>, staff: &str, what: &str, extra: serde_json::Value) -> Intent {
+    fn manual_intent(
+        &self,
+        event: Event,
+        instance: Option<String>,
+        staff: &str,
+        what: &str,
+        extra: serde_json::Value,
+    ) -> Intent {
         Intent {
             event: Some(event),
             instance,
@@ -22,9 +29,16 @@ impl Engine {
         }
     }
 
-    async fn manual_commit(&self, tx: Transaction, intent: Intent, action: &'static str) -> Result<Transaction, Error> {
+    async fn manual_commit(
+        &self,
+        tx: Transaction,
+        intent: Intent,
+        action: &'static str,
+    ) -> Result<Transaction, Error> {
         let (committed, after) = self.commit(TxKey::Id(tx.id), &intent).await?;
-        let after = after.ok_or_else(|| Error::UnknownTransaction { reference: tx.reference.clone() })?;
+        let after = after.ok_or_else(|| Error::UnknownTransaction {
+            reference: tx.reference.clone(),
+        })?;
         match committed {
             Committed::Forbidden => Err(Error::NotAllowed {
                 action,
@@ -42,17 +56,39 @@ impl Engine {
     /// # Errors
     /// [`Error::UnknownTransaction`], [`Error::UnknownInstance`], [`Error::Unsupported`]
     /// for a non-offline instance, [`Error::NotAllowed`] (refunded transaction).
-    pub async fn mark_received(&self, reference: &str, instance: Option<&str>, staff: &str, note: &str) -> Result<Transaction, Error> {
+    pub async fn mark_received(
+        &self,
+        reference: &str,
+        instance: Option<&str>,
+        staff: &str,
+        note: &str,
+    ) -> Result<Transaction, Error> {
         let tx = self.transaction(reference).await?;
         let id = instance
             .map(str::to_string)
             .or_else(|| tx.mode.clone())
-            .ok_or_else(|| Error::UnknownInstance { instance: "<none: the transaction has no mode>".into() })?;
-        let acq = self.registry.get(&id).ok_or_else(|| Error::UnknownInstance { instance: id.clone() })?;
+            .ok_or_else(|| Error::UnknownInstance {
+                instance: "<none: the transaction has no mode>".into(),
+            })?;
+        let acq = self
+            .registry
+            .get(&id)
+            .ok_or_else(|| Error::UnknownInstance {
+                instance: id.clone(),
+            })?;
         if !acq.capabilities().offline {
-            return Err(Error::Unsupported { instance: id, operation: "mark received" });
+            return Err(Error::Unsupported {
+                instance: id,
+                operation: "mark received",
+            });
         }
-        let intent = self.manual_intent(Event::Pay, Some(id), staff, "mark_received", json!({ "note": note }));
+        let intent = self.manual_intent(
+            Event::Pay,
+            Some(id),
+            staff,
+            "mark_received",
+            json!({ "note": note }),
+        );
         self.manual_commit(tx, intent, "mark received").await
     }
 
@@ -64,24 +100,55 @@ impl Engine {
     /// # Errors
     /// [`Error::NotAllowed`] unless `ok`; [`Error::AmountNotAllowed`]; [`Error::Unsupported`];
     /// the provider's error.
-    pub async fn refund(&self, reference: &str, amount: Option<Money>, staff: &str) -> Result<Transaction, Error> {
+    pub async fn refund(
+        &self,
+        reference: &str,
+        amount: Option<Money>,
+        staff: &str,
+    ) -> Result<Transaction, Error> {
         let tx = self.transaction(reference).await?;
         if tx.status != Status::Ok {
-            return Err(Error::NotAllowed { action: "refund", reference: tx.reference, status: tx.status });
+            return Err(Error::NotAllowed {
+                action: "refund",
+                reference: tx.reference,
+                status: tx.status,
+            });
         }
-        let mode = tx.mode.clone().ok_or_else(|| Error::UnknownInstance { instance: "<none>".into() })?;
-        let acq = self.registry.get(&mode).ok_or_else(|| Error::UnknownInstance { instance: mode.clone() })?;
+        let mode = tx.mode.clone().ok_or_else(|| Error::UnknownInstance {
+            instance: "<none>".into(),
+        })?;
+        let acq = self
+            .registry
+            .get(&mode)
+            .ok_or_else(|| Error::UnknownInstance {
+                instance: mode.clone(),
+            })?;
         let refundable = tx.refundable();
         let amount = amount.unwrap_or(refundable);
-        let refuse = |reason: String| Error::AmountNotAllowed { action: "refund", reference: tx.reference.clone(), reason };
+        let refuse = |reason: String| Error::AmountNotAllowed {
+            action: "refund",
+            reference: tx.reference.clone(),
+            reason,
+        };
         if amount.currency() != tx.amount.currency() {
-            return Err(refuse(format!("currency {} differs from {}", amount.currency(), tx.amount.currency())));
+            return Err(refuse(format!(
+                "currency {} differs from {}",
+                amount.currency(),
+                tx.amount.currency()
+            )));
         }
         if amount.is_zero() || amount.minor() > refundable.minor() {
-            return Err(refuse(format!("{amount} is not between 0 and the refundable {refundable}")));
+            return Err(refuse(format!(
+                "{amount} is not between 0 and the refundable {refundable}"
+            )));
         }
         match acq.capabilities().refund {
-            RefundSupport::None => return Err(Error::Unsupported { instance: mode, operation: "refund" }),
+            RefundSupport::None => {
+                return Err(Error::Unsupported {
+                    instance: mode,
+                    operation: "refund",
+                })
+            }
             RefundSupport::Full if amount != tx.amount => {
                 return Err(refuse(format!("{mode} refunds only the whole amount")))
             }
@@ -121,7 +188,13 @@ impl Engine {
             }
             let mut progressed = false;
             for tx in batch {
-                let intent = self.manual_intent(Event::Abandon, None, "system", "abandon_stale", json!(null));
+                let intent = self.manual_intent(
+                    Event::Abandon,
+                    None,
+                    "system",
+                    "abandon_stale",
+                    json!(null),
+                );
                 let (c, _) = self.commit(TxKey::Id(tx.id), &intent).await?;
                 if matches!(c, Committed::Transitioned { .. }) {
                     n += 1;

@@ -24,10 +24,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{EngineSettings, Installation};
 use crate::error::Error;
 use crate::hooks::{HookName, Hooks};
+use crate::money::Money;
 use crate::registry::Registry;
 use crate::signer::FormSigner;
 use crate::status::{Event, Status, Transition};
-use crate::money::Money;
 use crate::store::{Applied, Change, NewHistory, NewHook, NewNotification, Store, TxKey};
 use crate::transaction::{HistoryKind, NewTransaction, Reference, Transaction};
 
@@ -189,9 +189,13 @@ impl Engine {
     pub async fn inserer_transaction(&self, new: NewTransaction) -> Result<Transaction, Error> {
         new.validate()?;
         let now = self.clock.now();
-        let since = (!new.force).then(|| now - Duration::minutes(self.settings.recycle_window_minutes));
+        let since =
+            (!new.force).then(|| now - Duration::minutes(self.settings.recycle_window_minutes));
         let reference = Reference::generate(&self.installation);
-        let (tx, recycled) = self.store.insert_transaction(&new, &reference, now, since).await?;
+        let (tx, recycled) = self
+            .store
+            .insert_transaction(&new, &reference, now, since)
+            .await?;
         tracing::info!(reference = %tx.reference, amount = %tx.amount, recycled, "transaction ready");
         Ok(tx)
     }
@@ -239,7 +243,10 @@ impl Engine {
     /// longer be paid.
     pub async fn payment_choices(&self, reference: &str) -> Result<Vec<PaymentChoice>, Error> {
         let tx = self.transaction(reference).await?;
-        if !matches!(tx.status, Status::Commande | Status::Echec | Status::Abandon) {
+        if !matches!(
+            tx.status,
+            Status::Commande | Status::Echec | Status::Abandon
+        ) {
             return Err(Error::NotAllowed {
                 action: "payment",
                 reference: tx.reference,
@@ -258,7 +265,9 @@ impl Engine {
                     instance: acq.info().clone(),
                     request,
                 }),
-                Err(e) => tracing::warn!(instance = %acq.info().id, error = %e, "payment request failed"),
+                Err(e) => {
+                    tracing::warn!(instance = %acq.info().id, error = %e, "payment request failed")
+                }
             }
         }
         Ok(out)
@@ -266,7 +275,11 @@ impl Engine {
 
     /// Plans `intent` against the transaction `key` as it is under the row lock, and
     /// writes it in one database transaction.
-    pub(crate) async fn commit(&self, key: TxKey, intent: &Intent) -> Result<(Committed, Option<Transaction>), Error> {
+    pub(crate) async fn commit(
+        &self,
+        key: TxKey,
+        intent: &Intent,
+    ) -> Result<(Committed, Option<Transaction>), Error> {
         let now = self.clock.now();
         let mut committed = Committed::NotFound;
         let applied = {
@@ -279,7 +292,10 @@ impl Engine {
         };
         match applied {
             Applied::Done { transaction, .. } => {
-                if matches!(committed, Committed::Transitioned { .. } | Committed::PartialRefund { .. }) {
+                if matches!(
+                    committed,
+                    Committed::Transitioned { .. } | Committed::PartialRefund { .. }
+                ) {
                     self.wake.notify_one();
                 }
                 Ok((committed, Some(*transaction)))
@@ -309,7 +325,11 @@ fn detail_with(intent: &Intent, extra: serde_json::Value) -> serde_json::Value {
 
 /// Turns an intent into a change against `tx` as read under the lock. Pure: the same row
 /// and intent always give the same change.
-fn plan(tx: &Transaction, intent: &Intent, now: chrono::DateTime<chrono::Utc>) -> (Change, Committed) {
+fn plan(
+    tx: &Transaction,
+    intent: &Intent,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (Change, Committed) {
     let mut change = Change {
         notification: intent.notification.clone(),
         ..Change::default()
@@ -323,11 +343,14 @@ fn plan(tx: &Transaction, intent: &Intent, now: chrono::DateTime<chrono::Utc>) -
     };
 
     // Amount and currency, in minor units, before anything can be marked.
-    let wrong = intent.check_amount.filter(|got| *got != tx.amount).or_else(|| {
-        intent
-            .refund_total
-            .filter(|t| t.currency() != tx.amount.currency() || t.minor() > tx.amount.minor())
-    });
+    let wrong = intent
+        .check_amount
+        .filter(|got| *got != tx.amount)
+        .or_else(|| {
+            intent
+                .refund_total
+                .filter(|t| t.currency() != tx.amount.currency() || t.minor() > tx.amount.minor())
+        });
     if let Some(got) = wrong {
         if let Some(n) = change.notification.as_mut() {
             n.verdict = crate::store::Verdict::Mismatch;
@@ -337,7 +360,13 @@ fn plan(tx: &Transaction, intent: &Intent, now: chrono::DateTime<chrono::Utc>) -
             tx.status,
             json!({ "expected": tx.amount.to_string(), "got": got.to_string() }),
         ));
-        return (change, Committed::Mismatch { expected: tx.amount, got });
+        return (
+            change,
+            Committed::Mismatch {
+                expected: tx.amount,
+                got,
+            },
+        );
     }
 
     let mut event = intent.event;
@@ -346,23 +375,43 @@ fn plan(tx: &Transaction, intent: &Intent, now: chrono::DateTime<chrono::Utc>) -
             event = Some(Event::Refund);
         } else if tx.status == Status::Ok && total.minor() > tx.refunded.minor() {
             change.patch.refunded_minor = Some(total.minor());
-            change.history = Some(line(HistoryKind::PartialRefund, tx.status, json!({ "refunded_minor": total.minor() })));
+            change.history = Some(line(
+                HistoryKind::PartialRefund,
+                tx.status,
+                json!({ "refunded_minor": total.minor() }),
+            ));
             change.hooks.push(NewHook {
                 hook: HookName::TraiterRemboursement,
                 detail: json!({ "refunded_minor": total.minor(), "partial": true, "detail": intent.detail }),
             });
-            return (change, Committed::PartialRefund { total: total.minor() });
+            return (
+                change,
+                Committed::PartialRefund {
+                    total: total.minor(),
+                },
+            );
         } else {
-            change.history = Some(ignored(intent, tx.status, "refund total not above what is already refunded, or transaction not paid"));
+            change.history = Some(ignored(
+                intent,
+                tx.status,
+                "refund total not above what is already refunded, or transaction not paid",
+            ));
             return (change, Committed::NoOp);
         }
     }
 
     let Some(event) = event else {
         // Record only; subscription hooks (resilier) still bump the version for their key.
-        change.history = Some(line(intent.origin.unwrap_or(HistoryKind::Notification), tx.status, json!({})));
+        change.history = Some(line(
+            intent.origin.unwrap_or(HistoryKind::Notification),
+            tx.status,
+            json!({}),
+        ));
         for hook in &intent.extra_hooks {
-            change.hooks.push(NewHook { hook: *hook, detail: json!({ "detail": intent.detail }) });
+            change.hooks.push(NewHook {
+                hook: *hook,
+                detail: json!({ "detail": intent.detail }),
+            });
         }
         return (change, Committed::NoOp);
     };
@@ -402,10 +451,20 @@ fn plan(tx: &Transaction, intent: &Intent, now: chrono::DateTime<chrono::Utc>) -
                     detail: json!({ "from": tx.status, "to": to, "event": event, "detail": intent.detail }),
                 });
             }
-            (change, Committed::Transitioned { from: tx.status, to })
+            (
+                change,
+                Committed::Transitioned {
+                    from: tx.status,
+                    to,
+                },
+            )
         }
         Transition::NoOp => {
-            change.history = Some(ignored(intent, tx.status, "replay or stale notice: no change"));
+            change.history = Some(ignored(
+                intent,
+                tx.status,
+                "replay or stale notice: no change",
+            ));
             (change, Committed::NoOp)
         }
         Transition::Forbidden => {

@@ -98,10 +98,17 @@ impl Engine {
     /// [`Error::UnknownInstance`]; a provider error that is not a verification failure
     /// (PayPal's postback unreachable: the caller answers 5xx so that the provider retries);
     /// a store error.
-    pub async fn handle_notification(&self, instance: &str, n: Notification) -> Result<NotificationResult, Error> {
-        let acq = self.registry.get(instance).ok_or_else(|| Error::UnknownInstance {
-            instance: instance.to_string(),
-        })?;
+    pub async fn handle_notification(
+        &self,
+        instance: &str,
+        n: Notification,
+    ) -> Result<NotificationResult, Error> {
+        let acq = self
+            .registry
+            .get(instance)
+            .ok_or_else(|| Error::UnknownInstance {
+                instance: instance.to_string(),
+            })?;
         let ctx = VerifyContext {
             installation: self.installation.clone(),
             now: self.clock.now(),
@@ -118,16 +125,23 @@ impl Engine {
             Ok(v) => v,
             Err(e @ Error::Verification { .. }) => {
                 tracing::warn!(instance, error = %e, "notification rejected");
-                self.store.record_notification(&record(Verdict::Rejected, Some(e.to_string()), None)).await?;
+                self.store
+                    .record_notification(&record(Verdict::Rejected, Some(e.to_string()), None))
+                    .await?;
                 return Ok(NotificationResult::without_tx(
-                    Effect::Rejected { reason: e.to_string() },
+                    Effect::Rejected {
+                        reason: e.to_string(),
+                    },
                     acq.rejection_reply(&e),
                 ));
             }
             Err(e) => return Err(e),
         };
 
-        let foreign = v.installation.as_deref().is_some_and(|i| i != self.installation)
+        let foreign = v
+            .installation
+            .as_deref()
+            .is_some_and(|i| i != self.installation)
             || v.reference
                 .as_deref()
                 .and_then(Reference::installation_of)
@@ -140,7 +154,9 @@ impl Engine {
             return Ok(NotificationResult::without_tx(Effect::Foreign, v.reply));
         }
         let Some(reference) = v.reference.clone() else {
-            self.store.record_notification(&record(Verdict::Unknown, None, v.event_id.clone())).await?;
+            self.store
+                .record_notification(&record(Verdict::Unknown, None, v.event_id.clone()))
+                .await?;
             return Ok(NotificationResult::without_tx(Effect::Unknown, v.reply));
         };
 
@@ -173,8 +189,14 @@ impl Engine {
             Outcome::InstalmentPaid | Outcome::InstalmentFailed => {
                 let paid = v.outcome == Outcome::InstalmentPaid;
                 return match self.store.transaction_by_reference(&reference).await? {
-                    Some(first) => self.instalment(first, intent, paid, v.amount, v.reply).await,
-                    None => self.unknown(instance, &record, &v.reference, &v.event_id, v.reply).await,
+                    Some(first) => {
+                        self.instalment(first, intent, paid, v.amount, v.reply)
+                            .await
+                    }
+                    None => {
+                        self.unknown(instance, &record, &v.reference, &v.event_id, v.reply)
+                            .await
+                    }
                 };
             }
             Outcome::SubscriptionEnded => intent.extra_hooks = vec![HookName::Resilier],
@@ -183,9 +205,13 @@ impl Engine {
         if matches!(v.outcome, Outcome::Paid | Outcome::Waiting) {
             intent.check_amount = v.amount;
         }
-        let (committed, tx) = self.commit(TxKey::Reference(reference.clone()), &intent).await?;
+        let (committed, tx) = self
+            .commit(TxKey::Reference(reference.clone()), &intent)
+            .await?;
         if committed == Committed::NotFound {
-            return self.unknown(instance, &record, &v.reference, &v.event_id, v.reply).await;
+            return self
+                .unknown(instance, &record, &v.reference, &v.event_id, v.reply)
+                .await;
         }
         self.finish(committed, tx, &reference, v.reply).await
     }
@@ -200,7 +226,11 @@ impl Engine {
     ) -> Result<NotificationResult, Error> {
         tracing::warn!(instance, reference = ?reference, "notification for an unknown reference: acknowledged");
         self.store
-            .record_notification(&record(Verdict::Unknown, reference.clone(), event_id.clone()))
+            .record_notification(&record(
+                Verdict::Unknown,
+                reference.clone(),
+                event_id.clone(),
+            ))
             .await?;
         Ok(NotificationResult::without_tx(Effect::Unknown, reply))
     }
@@ -281,8 +311,13 @@ pub(super) fn effect_of(c: &Committed, tx: &Transaction) -> Effect {
             got: got.to_string(),
         },
         Committed::NotFound => Effect::Unknown,
-        Committed::Transitioned { from, to } => Effect::Transitioned { from: *from, to: *to },
-        Committed::PartialRefund { total } => Effect::PartiallyRefunded { total_minor: *total },
+        Committed::Transitioned { from, to } => Effect::Transitioned {
+            from: *from,
+            to: *to,
+        },
+        Committed::PartialRefund { total } => Effect::PartiallyRefunded {
+            total_minor: *total,
+        },
         Committed::NoOp => Effect::NoOp { status: tx.status },
         Committed::Forbidden => Effect::Forbidden { status: tx.status },
         Committed::Duplicate => Effect::Duplicate,

@@ -52,15 +52,19 @@ impl Engine {
                     match dispatch(self.hooks.as_ref(), &call).await {
                         Ok(()) => {
                             let last = index + 1 == item.hooks.len();
-                            self.store.hook_delivered(item.id, index, last, self.clock.now()).await?;
+                            self.store
+                                .hook_delivered(item.id, index, last, self.clock.now())
+                                .await?;
                             report.delivered += 1;
                         }
                         Err(e) => {
-                            let retry_at = (call.attempt < self.settings.hook_max_attempts).then(|| {
-                                let exp = call.attempt.saturating_sub(1).min(20);
-                                let delay = (self.settings.hook_retry_base_seconds << exp).min(3600);
-                                self.clock.now() + Duration::seconds(delay)
-                            });
+                            let retry_at =
+                                (call.attempt < self.settings.hook_max_attempts).then(|| {
+                                    let exp = call.attempt.saturating_sub(1).min(20);
+                                    let delay =
+                                        (self.settings.hook_retry_base_seconds << exp).min(3600);
+                                    self.clock.now() + Duration::seconds(delay)
+                                });
                             if retry_at.is_some() {
                                 tracing::warn!(hook = %call.hook, key = %call.idempotency_key, attempt = call.attempt, error = %e, "hook failed; will retry");
                                 report.retried += 1;
@@ -68,7 +72,9 @@ impl Engine {
                                 tracing::error!(hook = %call.hook, key = %call.idempotency_key, attempt = call.attempt, error = %e, "hook failed for the last time");
                                 report.dead += 1;
                             }
-                            self.store.hook_failed(item.id, &e.to_string(), retry_at).await?;
+                            self.store
+                                .hook_failed(item.id, &e.to_string(), retry_at)
+                                .await?;
                             // Later hooks of this change wait: hooks are delivered in order.
                             break;
                         }
