@@ -16,7 +16,7 @@ use bank_e2e::{backend_test, Backend, Setup, TestStore};
 /// A provider double whose notifications say, in clear, what to do: `ref`, `outcome`,
 /// `amount` (it trusts them; it exists to drive the engine, not to verify).
 #[derive(Debug)]
-struct Scripted(InstanceInfo);
+struct Scripted(InstanceInfo, std::sync::atomic::AtomicUsize);
 
 #[async_trait]
 impl Acquirer for Scripted {
@@ -63,6 +63,27 @@ impl Acquirer for Scripted {
         v.reply = Reply::ok_text("OK");
         Ok(v)
     }
+    async fn refund(
+        &self,
+        _tx: &Transaction,
+        amount: Money,
+    ) -> Result<bank_core::OperationResult, Error> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // Long enough for a concurrent refund to arrive while this one is at the provider.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if amount.minor() == 999 {
+            return Err(Error::Provider {
+                instance: "psp".into(),
+                code: Some("refused".into()),
+                message: "refund refused".into(),
+                retryable: false,
+            });
+        }
+        Ok(bank_core::OperationResult {
+            provider_reference: Some("re_1".into()),
+            manual: false,
+        })
+    }
 }
 
 fn scripted_post(fields: &[(&str, &str)]) -> Notification {
@@ -72,14 +93,29 @@ fn scripted_post(fields: &[(&str, &str)]) -> Notification {
 }
 
 async fn scripted_engine(ts: &TestStore, hooks: Arc<RecordingHooks>) -> Engine {
+    scripted_engine_with(ts, hooks, Arc::new(scripted())).await
+}
+
+fn scripted() -> Scripted {
+    Scripted(
+        InstanceInfo {
+            id: "psp".into(),
+            provider: "scripted".into(),
+            mode: Mode::Test,
+            order: 0,
+            caption: "PSP".into(),
+        },
+        std::sync::atomic::AtomicUsize::new(0),
+    )
+}
+
+async fn scripted_engine_with(
+    ts: &TestStore,
+    hooks: Arc<RecordingHooks>,
+    psp: Arc<Scripted>,
+) -> Engine {
     let config = bank_e2e::config();
-    let registry = Registry::from_acquirers(vec![Arc::new(Scripted(InstanceInfo {
-        id: "psp".into(),
-        provider: "scripted".into(),
-        mode: Mode::Test,
-        order: 0,
-        caption: "PSP".into(),
-    }))]);
+    let registry = Registry::from_acquirers(vec![psp]);
     Engine::open(
         ts.store.clone(),
         registry,
@@ -546,3 +582,111 @@ fn simulation_refuses_live_mode() {
     let e = Registry::from_config(&cfg, &env).unwrap_err();
     assert!(matches!(e, Error::SimulationInLive { .. }), "{e}");
 }
+
+backend_test!(
+    concurrent_staff_refunds_refund_once,
+    |b: Backend| async move {
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let hooks = Arc::new(RecordingHooks::new());
+        let psp = Arc::new(scripted());
+        let engine = Arc::new(scripted_engine_with(&ts, hooks.clone(), psp.clone()).await);
+        let tx = eur(&engine, 3000, false).await;
+        let r = tx.reference.clone();
+        engine
+            .handle_notification(
+                "psp",
+                scripted_post(&[
+                    ("ref", r.as_str()),
+                    ("outcome", "paid"),
+                    ("amount", "3000"),
+                    ("sig", "good"),
+                ]),
+            )
+            .await
+            .unwrap();
+        let (a, b2) = tokio::join!(
+            engine.refund(&r, None, "alice"),
+            engine.refund(&r, None, "bob")
+        );
+        assert!(
+            a.is_ok() != b2.is_ok(),
+            "exactly one refund succeeds: {a:?} {b2:?}"
+        );
+        let refused = if a.is_err() {
+            a.unwrap_err()
+        } else {
+            b2.unwrap_err()
+        };
+        assert!(
+            matches!(refused, Error::AmountNotAllowed { .. }),
+            "{refused}"
+        );
+        assert_eq!(
+            psp.1.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the provider was asked once"
+        );
+        let after = engine.transaction(&r).await.unwrap();
+        assert_eq!(
+            (after.status, after.refunded.minor()),
+            (Status::Rembourse, 3000)
+        );
+        engine.deliver_pending().await.unwrap();
+        assert_eq!(hooks.count(HookName::TraiterRemboursement), 1);
+        ts.cleanup().await;
+    }
+);
+
+backend_test!(
+    a_refund_refused_by_the_provider_changes_nothing,
+    |b: Backend| async move {
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let hooks = Arc::new(RecordingHooks::new());
+        let engine = scripted_engine(&ts, hooks.clone()).await;
+        let tx = eur(&engine, 3000, false).await;
+        let r = tx.reference.as_str();
+        engine
+            .handle_notification(
+                "psp",
+                scripted_post(&[
+                    ("ref", r),
+                    ("outcome", "paid"),
+                    ("amount", "3000"),
+                    ("sig", "good"),
+                ]),
+            )
+            .await
+            .unwrap();
+        let e = engine
+            .refund(
+                r,
+                Some(Money::from_minor(999, Currency::EUR).unwrap()),
+                "alice",
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Provider { .. }), "{e}");
+        let after = engine.transaction(r).await.unwrap();
+        assert_eq!(
+            (after.status, after.refunded.minor()),
+            (Status::Ok, 0),
+            "reservation released"
+        );
+        let part = engine
+            .refund(
+                r,
+                Some(Money::from_minor(1000, Currency::EUR).unwrap()),
+                "alice",
+            )
+            .await
+            .unwrap();
+        assert_eq!((part.status, part.refunded.minor()), (Status::Ok, 1000));
+        engine.deliver_pending().await.unwrap();
+        assert_eq!(hooks.count(HookName::TraiterRemboursement), 1);
+        ts.cleanup().await;
+    }
+);

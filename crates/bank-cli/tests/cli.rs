@@ -13,10 +13,25 @@ fn example_config() -> std::path::PathBuf {
 #[test]
 fn demo_runs_every_offline_provider() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bank().args(["demo", "--data-dir"]).arg(dir.path()).output().unwrap();
+    let out = bank()
+        .args(["demo", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    for expected in ["simu: ok", "cheque: attente", "virement: attente", "gratuit: ok", "simu: abandon", "refunded 10.00 EUR"] {
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "simu: ok",
+        "cheque: attente",
+        "virement: attente",
+        "gratuit: ok",
+        "simu: abandon",
+        "refunded 10.00 EUR",
+    ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
     assert!(text.contains("delivered: 25"), "{text}");
@@ -25,8 +40,16 @@ fn demo_runs_every_offline_provider() {
 
 #[test]
 fn config_check_accepts_the_example() {
-    let out = bank().args(["config", "check", "--config"]).arg(example_config()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bank()
+        .args(["config", "check", "--config"])
+        .arg(example_config())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("4 instance(s)"));
 }
 
@@ -34,13 +57,27 @@ fn config_check_accepts_the_example() {
 fn config_check_names_file_key_and_reason_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken.toml");
-    let text = std::fs::read_to_string(example_config()).unwrap().replace("payee = ", "payer = ");
+    let text = std::fs::read_to_string(example_config())
+        .unwrap()
+        .replace("payee = ", "payer = ");
     std::fs::write(&path, text).unwrap();
-    let out = bank().args(["config", "check", "--config"]).arg(&path).output().unwrap();
+    let out = bank()
+        .args(["config", "check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("broken.toml") && err.contains("instance.cheque.options.payer") && err.contains("unknown option"), "{err}");
-    let out = bank().args(["config", "check", "--config", "/nonexistent.toml"]).output().unwrap();
+    assert!(
+        err.contains("broken.toml")
+            && err.contains("instance.cheque.options.payer")
+            && err.contains("unknown option"),
+        "{err}"
+    );
+    let out = bank()
+        .args(["config", "check", "--config", "/nonexistent.toml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -62,7 +99,15 @@ fn migrate_creates_the_schema() {
         .unwrap()
         .replace("sqlite://bank.db", &format!("sqlite://{}", db.display()));
     std::fs::write(&path, text).unwrap();
-    let out = bank().args(["migrate", "--config"]).arg(&path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bank()
+        .args(["migrate", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(db.exists());
 }

@@ -587,6 +587,10 @@ pub trait Acquirer: Send + Sync + fmt::Debug {
     /// Checks a notification's authenticity (signature, postback, form token) before
     /// trusting any field, and decodes it.
     ///
+    /// A browser return that the provider does not sign, from a provider that also notifies
+    /// the server, must not settle anything: return [`Outcome::Nothing`] (the page shown to
+    /// the payer follows the stored status) and let the signed notification decide.
+    ///
     /// # Errors
     /// [`Error::Verification`] for anything unauthentic or malformed: the engine stores it
     /// for review, changes nothing and answers [`Acquirer::rejection_reply`].

@@ -3,7 +3,7 @@
 use chrono::Duration;
 use serde_json::json;
 
-use super::{Committed, Engine, Intent};
+use super::{Committed, Engine, Intent, StaffRefund};
 use crate::acquirer::RefundSupport;
 use crate::error::Error;
 use crate::money::Money;
@@ -154,14 +154,51 @@ impl Engine {
             }
             _ => {}
         }
-        let op = acq.refund(&tx, amount).await?;
+        // Reserve under the row lock first: a concurrent refund now sees less to refund.
+        let mut reserve = self.manual_intent(
+            Event::Refund,
+            Some(mode.clone()),
+            staff,
+            "refund",
+            json!({ "amount_minor": amount.minor() }),
+        );
+        reserve.event = None;
+        reserve.staff_refund = Some(StaffRefund::Reserve(amount));
+        let (reserved, _) = self.commit(TxKey::Id(tx.id), &reserve).await?;
+        match reserved {
+            Committed::Reserved => {}
+            Committed::RefundRefused { refundable } => {
+                return Err(refuse(format!(
+                    "{amount} is more than the refundable {refundable}"
+                )));
+            }
+            _ => {
+                let now = self.transaction(&tx.reference).await?;
+                return Err(Error::NotAllowed {
+                    action: "refund",
+                    reference: now.reference,
+                    status: now.status,
+                });
+            }
+        }
+        let op = match acq.refund(&tx, amount).await {
+            Ok(op) => op,
+            Err(e) => {
+                tracing::warn!(reference = %tx.reference, %amount, error = %e, "refund refused by the provider: reservation released");
+                let mut release = reserve.clone();
+                release.staff_refund = Some(StaffRefund::Release(amount));
+                release.detail =
+                    json!({ "action": "refund", "staff": staff, "error": e.to_string() });
+                self.commit(TxKey::Id(tx.id), &release).await?;
+                return Err(e);
+            }
+        };
         tracing::info!(reference = %tx.reference, %amount, provider_reference = ?op.provider_reference, manual = op.manual, "refunded");
-        let total = Money::from_minor(tx.refunded.minor() + amount.minor(), amount.currency())?;
         let detail = json!({ "amount_minor": amount.minor(), "provider_reference": op.provider_reference, "manual": op.manual });
-        let mut intent = self.manual_intent(Event::Refund, Some(mode), staff, "refund", detail);
-        intent.event = None;
-        intent.refund_total = Some(total);
-        self.manual_commit(tx, intent, "refund").await
+        let mut confirm = self.manual_intent(Event::Refund, Some(mode), staff, "refund", detail);
+        confirm.event = None;
+        confirm.staff_refund = Some(StaffRefund::Confirm(amount));
+        self.manual_commit(tx, confirm, "refund").await
     }
 
     /// Abandons a transaction (`commande`, `attente` or `echec`).

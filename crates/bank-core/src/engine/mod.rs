@@ -84,12 +84,28 @@ pub(crate) struct Intent {
     pub error: Option<(Option<String>, Option<String>)>,
     /// The amount the provider says was paid: must equal the transaction's.
     pub check_amount: Option<Money>,
-    /// A refund: the refunded total after it. Equal to the amount: `rembourse`.
+    /// A refund notified by the provider: the refunded total so far. Equal to the amount:
+    /// `rembourse`.
     pub refund_total: Option<Money>,
+    /// A step of a refund made by staff through the acquirer.
+    pub staff_refund: Option<StaffRefund>,
     /// Extra hooks (subscription ones) when the change applies.
     pub extra_hooks: Vec<HookName>,
     /// Replace the transition's usual hooks (instalments call renouveler, not activer).
     pub replace_hooks: Option<Vec<HookName>>,
+}
+
+/// A refund made by staff goes in three steps so that two staff members clicking at once
+/// never refund twice: the amount is reserved under the row lock before the provider is
+/// called, then confirmed (hooks) or released (provider error).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum StaffRefund {
+    /// Add this amount to the refunded total if it fits in what is refundable.
+    Reserve(Money),
+    /// The provider refunded this amount: `rembourse` if all is refunded, hooks.
+    Confirm(Money),
+    /// The provider refused: give the reservation back.
+    Release(Money),
 }
 
 /// What a committed change did.
@@ -105,6 +121,10 @@ pub(crate) enum Committed {
     Forbidden,
     /// Recorded; amount or currency did not match the transaction.
     Mismatch { expected: Money, got: Money },
+    /// A refund reservation was made.
+    Reserved,
+    /// A refund reservation did not fit: nothing changed.
+    RefundRefused { refundable: Money },
     /// A duplicate of a stored provider event: nothing written.
     Duplicate,
     /// No such transaction: nothing written.
@@ -370,6 +390,65 @@ fn plan(
     }
 
     let mut event = intent.event;
+    match intent.staff_refund {
+        Some(StaffRefund::Reserve(amount)) => {
+            if tx.status != Status::Ok {
+                change.history = Some(ignored(
+                    intent,
+                    tx.status,
+                    "refund of an unpaid transaction",
+                ));
+                return (change, Committed::Forbidden);
+            }
+            let refundable = tx.refundable();
+            if amount.currency() != tx.amount.currency()
+                || amount.is_zero()
+                || amount.minor() > refundable.minor()
+            {
+                return (Change::default(), Committed::RefundRefused { refundable });
+            }
+            change.patch.refunded_minor = Some(tx.refunded.minor() + amount.minor());
+            change.history = Some(line(
+                HistoryKind::Manual,
+                tx.status,
+                json!({ "step": "refund_reserved", "amount_minor": amount.minor() }),
+            ));
+            return (change, Committed::Reserved);
+        }
+        Some(StaffRefund::Release(amount)) => {
+            change.patch.refunded_minor = Some((tx.refunded.minor() - amount.minor()).max(0));
+            change.history = Some(line(
+                HistoryKind::Manual,
+                tx.status,
+                json!({ "step": "refund_released", "amount_minor": amount.minor() }),
+            ));
+            return (change, Committed::NoOp);
+        }
+        Some(StaffRefund::Confirm(amount)) => {
+            if tx.refunded.minor() >= tx.amount.minor() {
+                event = Some(Event::Refund);
+            } else {
+                change.history = Some(line(
+                    HistoryKind::PartialRefund,
+                    tx.status,
+                    json!({ "refunded_minor": tx.refunded.minor() }),
+                ));
+                change.hooks.push(NewHook {
+                    hook: HookName::TraiterRemboursement,
+                    detail: json!({ "amount_minor": amount.minor(), "refunded_minor": tx.refunded.minor(), "partial": true, "detail": intent.detail }),
+                });
+                // The refunded total was written by the reservation; the version bump of
+                // this change gives the hook its own key.
+                return (
+                    change,
+                    Committed::PartialRefund {
+                        total: tx.refunded.minor(),
+                    },
+                );
+            }
+        }
+        None => {}
+    }
     if let Some(total) = intent.refund_total {
         if total == tx.amount {
             event = Some(Event::Refund);

@@ -318,7 +318,10 @@ pub(super) fn effect_of(c: &Committed, tx: &Transaction) -> Effect {
         Committed::PartialRefund { total } => Effect::PartiallyRefunded {
             total_minor: *total,
         },
-        Committed::NoOp => Effect::NoOp { status: tx.status },
+        // Staff refund steps never come from a notification.
+        Committed::NoOp | Committed::Reserved | Committed::RefundRefused { .. } => {
+            Effect::NoOp { status: tx.status }
+        }
         Committed::Forbidden => Effect::Forbidden { status: tx.status },
         Committed::Duplicate => Effect::Duplicate,
     }
