@@ -614,11 +614,7 @@ backend_test!(
             a.is_ok() != b2.is_ok(),
             "exactly one refund succeeds: {a:?} {b2:?}"
         );
-        let refused = if a.is_err() {
-            a.unwrap_err()
-        } else {
-            b2.unwrap_err()
-        };
+        let refused = [a, b2].into_iter().find_map(Result::err).unwrap();
         assert!(
             matches!(refused, Error::AmountNotAllowed { .. }),
             "{refused}"
