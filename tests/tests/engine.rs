@@ -67,6 +67,7 @@ impl Acquirer for Scripted {
         &self,
         _tx: &Transaction,
         amount: Money,
+        _key: &str,
     ) -> Result<bank_core::OperationResult, Error> {
         self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         // Long enough for a concurrent refund to arrive while this one is at the provider.

@@ -373,15 +373,14 @@ backend_test!(
         let Some(ts) = TestStore::new(b).await else {
             return;
         };
-        let now = Utc::now();
         let (t1, _) = ts
             .store
-            .insert_transaction(&new_tx(1000), "test-aaaaaaaaaaaaaaaa", now, None)
+            .insert_transaction(&new_tx(1000), "test-aaaaaaaaaaaaaaaa", Utc::now(), None)
             .await
             .unwrap();
         let (t2, _) = ts
             .store
-            .insert_transaction(&new_tx(2000), "test-bbbbbbbbbbbbbbbb", now, None)
+            .insert_transaction(&new_tx(2000), "test-bbbbbbbbbbbbbbbb", Utc::now(), None)
             .await
             .unwrap();
         apply(&ts, t1.id, pay_change(&t1, None)).await;
@@ -412,14 +411,16 @@ backend_test!(
                 .is_empty(),
             "leased rows are not claimed twice"
         );
-        ts.store
-            .hook_delivered(first[0].id, 0, false, now)
+        assert!(ts
+            .store
+            .hook_delivered(&first[0], 0, false, now, lease)
             .await
-            .unwrap();
-        ts.store
-            .hook_delivered(first[0].id, 1, true, now)
+            .unwrap());
+        assert!(ts
+            .store
+            .hook_delivered(&first[0], 1, true, now, lease)
             .await
-            .unwrap();
+            .unwrap());
         let next = ts.store.claim_hooks(now, lease, 10).await.unwrap();
         assert_eq!(next.len(), 1);
         assert_eq!(
@@ -427,13 +428,14 @@ backend_test!(
             (t1.id, vec![HookName::TraiterRemboursement])
         );
         assert_eq!(next[0].key_prefix, "test-aaaaaaaaaaaaaaaa:v2");
-        // t2's row: first hook delivered, then the process dies. After the lease, the row is
-        // claimed again from its second hook, second attempt.
+        // t2's row: first hook delivered, then the worker stalls past its lease. Another worker
+        // claims the row again from its second hook; the stalled worker's writes are refused.
         let t2_row = first.iter().find(|i| i.transaction_id == t2.id).unwrap();
-        ts.store
-            .hook_delivered(t2_row.id, 0, false, now)
+        assert!(ts
+            .store
+            .hook_delivered(t2_row, 0, false, now, lease)
             .await
-            .unwrap();
+            .unwrap());
         let after = lease + Duration::seconds(1);
         let again = ts
             .store
@@ -445,12 +447,70 @@ backend_test!(
             .find(|i| i.transaction_id == t2.id)
             .expect("reclaimed");
         assert_eq!((t2_again.next, t2_again.attempt), (1, 2));
-        ts.store
-            .hook_failed(t2_again.id, "boom", None)
+        assert!(
+            !ts.store
+                .hook_delivered(t2_row, 1, true, after, after)
+                .await
+                .unwrap(),
+            "stale claim refused"
+        );
+        assert!(!ts.store.renew_claim(t2_row, after).await.unwrap());
+        assert!(!ts.store.hook_failed(t2_row, "late", None).await.unwrap());
+        assert!(ts.store.hook_failed(t2_again, "boom", None).await.unwrap());
+        assert_eq!(ts.store.outbox_stats().await.unwrap().dead, 1);
+        ts.cleanup().await;
+    }
+);
+
+backend_test!(
+    dead_hooks_keep_later_ones_waiting_until_requeued,
+    |b: Backend| async move {
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let (t1, _) = ts
+            .store
+            .insert_transaction(&new_tx(1000), "test-aaaaaaaaaaaaaaaa", Utc::now(), None)
             .await
             .unwrap();
-        let stats = ts.store.outbox_stats().await.unwrap();
-        assert_eq!(stats.dead, 1);
+        apply(&ts, t1.id, pay_change(&t1, None)).await;
+        let mut refund = pay_change(&t1, None);
+        refund.hooks = vec![NewHook {
+            hook: HookName::TraiterRemboursement,
+            detail: serde_json::json!({}),
+        }];
+        apply(&ts, t1.id, refund).await;
+        let now = Utc::now() + Duration::seconds(1);
+        let claimed = ts
+            .store
+            .claim_hooks(now, now + Duration::seconds(30), 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert!(ts
+            .store
+            .hook_failed(&claimed[0], "host down", None)
+            .await
+            .unwrap());
+        let later = now + Duration::hours(1);
+        assert!(
+            ts.store
+                .claim_hooks(later, later + Duration::seconds(30), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "the refund hook never reaches a host that did not see the payment"
+        );
+        assert_eq!(ts.store.requeue_dead(later).await.unwrap(), 1);
+        let back = ts
+            .store
+            .claim_hooks(later, later + Duration::seconds(30), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            (back.len(), back[0].hooks[0], back[0].attempt),
+            (1, HookName::TraiterReglement, 1)
+        );
         ts.cleanup().await;
     }
 );
@@ -471,6 +531,12 @@ backend_test!(
             .is_err());
         assert!(ts
             .raw_execute("UPDATE bank_transactions SET refunded_minor = 1001")
+            .await
+            .is_err());
+        assert!(ts
+            .raw_execute(
+                "UPDATE bank_transactions SET refunded_minor = 600, refund_pending_minor = 401"
+            )
             .await
             .is_err());
         assert!(ts

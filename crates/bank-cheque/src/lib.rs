@@ -113,6 +113,7 @@ impl Acquirer for Cheque {
         &self,
         _tx: &Transaction,
         _amount: bank_core::Money,
+        _key: &str,
     ) -> Result<OperationResult, Error> {
         Ok(OperationResult {
             provider_reference: None,

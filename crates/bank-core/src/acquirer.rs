@@ -601,11 +601,22 @@ pub trait Acquirer: Send + Sync + fmt::Debug {
         Reply::text(400, "notification rejected")
     }
 
-    /// Refunds `amount` of a paid transaction.
+    /// Refunds `amount` of a paid transaction. `key` is stable for this refund: send it as
+    /// the provider's idempotency key where there is one, so a retried request never
+    /// refunds twice.
+    ///
+    /// Return [`Error::Provider`] with `retryable: false` only when the provider certainly
+    /// did not refund (a refusal); any other error leaves the refund pending for staff to
+    /// reconcile, because the money may have left.
     ///
     /// # Errors
     /// [`Error::Unsupported`] by default.
-    async fn refund(&self, _tx: &Transaction, _amount: Money) -> Result<OperationResult, Error> {
+    async fn refund(
+        &self,
+        _tx: &Transaction,
+        _amount: Money,
+        _key: &str,
+    ) -> Result<OperationResult, Error> {
         Err(Error::Unsupported {
             instance: self.info().id.clone(),
             operation: "refund",

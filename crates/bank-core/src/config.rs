@@ -37,7 +37,7 @@ use crate::error::Error;
 use crate::transaction::is_valid_installation_id;
 
 /// The whole configuration.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// Where it was read from (`<memory>` when built in code).
     pub source: String,
@@ -49,6 +49,29 @@ pub struct Config {
     pub engine: EngineSettings,
     /// Acquirer instances, in file order.
     pub instances: Vec<InstanceConfig>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("source", &self.source)
+            .field("installation", &self.installation)
+            .field("store_url", &redact_url(&self.store_url))
+            .field("engine", &self.engine)
+            .field("instances", &self.instances)
+            .finish()
+    }
+}
+
+/// A URL without its password, for messages and `Debug`.
+pub fn redact_url(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => u.to_string(),
+    }
 }
 
 /// Identity of this installation.
@@ -87,6 +110,61 @@ pub struct EngineSettings {
     pub hook_max_attempts: u32,
     /// First retry delay (seconds); doubles each attempt, capped at one hour.
     pub hook_retry_base_seconds: i64,
+    /// A hook call taking longer than this fails (and is retried); below the lease.
+    pub hook_timeout_seconds: i64,
+}
+
+impl EngineSettings {
+    /// Checks every value's range; an out-of-range value would panic in time arithmetic or
+    /// burn the retries in a moment.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `engine.<key>`.
+    pub fn validate(&self, file: &str) -> Result<(), Error> {
+        let check = |key: &str, v: i64, lo: i64, hi: i64| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::Config {
+                    file: file.to_string(),
+                    key: format!("engine.{key}"),
+                    reason: format!("{v} is outside {lo}..={hi}"),
+                })
+            }
+        };
+        check(
+            "recycle_window_minutes",
+            self.recycle_window_minutes,
+            0,
+            366 * 24 * 60,
+        )?;
+        check(
+            "abandon_after_hours",
+            self.abandon_after_hours,
+            1,
+            10 * 366 * 24,
+        )?;
+        check("hook_lease_seconds", self.hook_lease_seconds, 5, 86_400)?;
+        check(
+            "hook_max_attempts",
+            i64::from(self.hook_max_attempts),
+            1,
+            1000,
+        )?;
+        check(
+            "hook_retry_base_seconds",
+            self.hook_retry_base_seconds,
+            1,
+            86_400,
+        )?;
+        check(
+            "hook_timeout_seconds",
+            self.hook_timeout_seconds,
+            1,
+            self.hook_lease_seconds - 1,
+        )?;
+        Ok(())
+    }
 }
 
 impl Default for EngineSettings {
@@ -94,9 +172,12 @@ impl Default for EngineSettings {
         EngineSettings {
             recycle_window_minutes: 24 * 60,
             abandon_after_hours: 48,
-            hook_lease_seconds: 60,
-            hook_max_attempts: 12,
+            hook_lease_seconds: 120,
+            // 10 s doubling to one hour, then hourly: about two days before a hook is
+            // parked as dead (and `requeue_dead` can bring it back).
+            hook_max_attempts: 48,
             hook_retry_base_seconds: 10,
+            hook_timeout_seconds: 30,
         }
     }
 }
@@ -162,11 +243,27 @@ impl OptionValue {
 }
 
 /// The options of an instance, with typed getters for provider crates.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Options {
     instance: String,
     source: String,
     values: BTreeMap<String, OptionValue>,
+    /// Set by [`Options::check`]: from then on we know which values are secret.
+    checked: bool,
+}
+
+impl fmt::Debug for Options {
+    // Until checked against the provider, any value may be a secret: show keys only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for (k, v) in &self.values {
+            match v {
+                OptionValue::Plain(p, _) if self.checked => m.entry(k, p),
+                _ => m.entry(k, &"[REDACTED]"),
+            };
+        }
+        m.finish()
+    }
 }
 
 impl Options {
@@ -184,6 +281,7 @@ impl Options {
                     )
                 })
                 .collect(),
+            checked: false,
         }
     }
 
@@ -327,6 +425,7 @@ impl Options {
                 _ => {}
             }
         }
+        self.checked = true;
         Ok(())
     }
 }
@@ -519,6 +618,7 @@ impl Config {
                 instance: ri.id.clone(),
                 source: source.to_string(),
                 values: BTreeMap::new(),
+                checked: false,
             };
             for (k, v) in &ri.options {
                 let key = format!("instance.{}.options.{k}", ri.id);
@@ -537,6 +637,7 @@ impl Config {
                 source: source.to_string(),
             });
         }
+        raw.engine.validate(source)?;
         Ok(Config {
             source: source.to_string(),
             installation: Installation {
@@ -779,6 +880,37 @@ secret = "0123456789abcdef0123"
                 .expose_secret(),
             "k"
         );
+    }
+
+    #[test]
+    fn engine_settings_are_range_checked() {
+        let e = Config::parse(
+            &format!("{BASE}[engine]\nhook_retry_base_seconds = 0\n"),
+            "bank.toml",
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("engine.hook_retry_base_seconds"),
+            "{e}"
+        );
+        let e = Config::parse(
+            &format!("{BASE}[engine]\nrecycle_window_minutes = 9000000000000000000\n"),
+            "bank.toml",
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("engine.recycle_window_minutes"),
+            "{e}"
+        );
+        let e = Config::parse(
+            &format!("{BASE}[engine]\nhook_lease_seconds = 10\nhook_timeout_seconds = 10\n"),
+            "bank.toml",
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("engine.hook_timeout_seconds"), "{e}");
     }
 
     #[test]

@@ -162,11 +162,18 @@ pub enum Error {
         /// True for a write conflict or busy database that a retry can solve.
         retryable: bool,
     },
-    /// Too many concurrent changes to one transaction; the caller may retry later.
-    #[error("transaction {reference} is changing too fast; try again")]
-    Contention {
+    /// A refund was sent to the provider and its outcome is unknown (timeout, network,
+    /// provider error that may have come after the refund). The amount stays pending:
+    /// check at the provider, then confirm or release it
+    /// ([`crate::Engine::resolve_pending_refund`]).
+    #[error("refund of {amount} on {reference}: outcome unknown ({reason}); check at the provider, then confirm or release it")]
+    RefundOutcomeUnknown {
         /// The transaction.
         reference: String,
+        /// The amount.
+        amount: String,
+        /// The provider's error.
+        reason: String,
     },
 }
 

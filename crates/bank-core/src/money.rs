@@ -104,10 +104,25 @@ impl<'de> Deserialize<'de> for Currency {
 /// An amount of money: non-negative integer minor units and a currency.
 ///
 /// Refunds and late failures are expressed by the transition, never by a negative amount.
+/// Deserialising goes through [`Money::from_minor`], so a negative amount never gets in.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(try_from = "RawMoney")]
 pub struct Money {
     minor: i64,
     currency: Currency,
+}
+
+#[derive(Deserialize)]
+struct RawMoney {
+    minor: i64,
+    currency: Currency,
+}
+
+impl TryFrom<RawMoney> for Money {
+    type Error = Error;
+    fn try_from(r: RawMoney) -> Result<Self, Error> {
+        Money::from_minor(r.minor, r.currency)
+    }
 }
 
 impl Money {
@@ -293,6 +308,13 @@ mod tests {
     #[test]
     fn negative_minor_is_refused() {
         assert!(Money::from_minor(-1, Currency::EUR).is_err());
+        let json = r#"{"minor":-3000,"currency":"EUR"}"#;
+        assert!(
+            serde_json::from_str::<Money>(json).is_err(),
+            "deserialising checks the sign too"
+        );
+        let ok: Money = serde_json::from_str(r#"{"minor":3000,"currency":"EUR"}"#).unwrap();
+        assert_eq!(ok.minor(), 3000);
     }
 
     proptest! {

@@ -132,6 +132,8 @@ pub struct Patch {
     pub clear_error: bool,
     /// New refunded total, minor units.
     pub refunded_minor: Option<i64>,
+    /// New total of refunds under way, minor units.
+    pub refund_pending_minor: Option<i64>,
     /// Time of payment.
     pub paid_at: Option<DateTime<Utc>>,
 }
@@ -213,6 +215,9 @@ pub struct OutboxItem {
     pub detail: serde_json::Value,
     /// Attempt number of hook `next` (1 for the first).
     pub attempt: u32,
+    /// Proves the claim: updates of the row by a worker whose lease ran out (and whose
+    /// row another worker claimed since) are refused.
+    pub claim_token: i64,
 }
 
 /// Filters of the transaction list.
@@ -315,23 +320,37 @@ pub trait Store: Send + Sync + Debug {
         limit: u32,
     ) -> Result<Vec<OutboxItem>, Error>;
 
-    /// Records that hook `index` of a claimed row was delivered; the row is done when it
-    /// was the last one.
+    /// Records that hook `index` of a claimed row was delivered and extends the lease to
+    /// `lease_until`; the row is done when it was the last one. Returns false, writing
+    /// nothing, when the claim was lost (lease expired and the row claimed again).
     async fn hook_delivered(
         &self,
-        id: i64,
+        item: &OutboxItem,
         index: usize,
         last: bool,
         now: DateTime<Utc>,
-    ) -> Result<(), Error>;
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, Error>;
 
     /// Marks a row's current hook failed: retried at `retry_at`, or dead when `None`.
+    /// Returns false when the claim was lost.
     async fn hook_failed(
         &self,
-        id: i64,
+        item: &OutboxItem,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
-    ) -> Result<(), Error>;
+    ) -> Result<bool, Error>;
+
+    /// Extends a claim before starting its row. Returns false when the claim was lost.
+    async fn renew_claim(
+        &self,
+        item: &OutboxItem,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, Error>;
+
+    /// Makes every dead row due again (after the host fixed its hook). Dead rows keep later
+    /// rows of their transaction waiting, so order holds. Returns how many.
+    async fn requeue_dead(&self, now: DateTime<Utc>) -> Result<u64, Error>;
 
     /// Outbox counts.
     async fn outbox_stats(&self) -> Result<OutboxStats, Error>;

@@ -136,8 +136,11 @@ pub struct Transaction {
     pub amount: Money,
     /// Amount excluding tax.
     pub amount_ht: Option<Money>,
-    /// Amount refunded so far (zero until a refund).
+    /// Amount refunded so far, confirmed by the provider (zero until a refund).
     pub refunded: Money,
+    /// Amount of refunds asked of the provider and not yet confirmed or released. Counted
+    /// against what is refundable, so two staff members cannot refund the same money.
+    pub refund_pending: Money,
     /// Numeric id of the payer in the host.
     pub id_auteur: Option<i64>,
     /// Other id of the payer.
@@ -175,10 +178,10 @@ pub struct Transaction {
 }
 
 impl Transaction {
-    /// The amount still refundable.
+    /// The amount still refundable: paid, less refunded, less refunds under way.
     pub fn refundable(&self) -> Money {
-        self.amount
-            .checked_sub(self.refunded)
+        let left = self.amount.minor() - self.refunded.minor() - self.refund_pending.minor();
+        Money::from_minor(left.max(0), self.amount.currency())
             .unwrap_or_else(|_| Money::zero(self.amount.currency()))
     }
 }
@@ -239,6 +242,9 @@ pub enum HistoryKind {
     PartialRefund,
     /// A staff action (mark received, refund, abandon).
     Manual,
+    /// A second payment arrived for a transaction already paid by other means (another
+    /// instance, another authorisation): nothing changed, the money must be sent back.
+    DoublePayment,
 }
 
 impl HistoryKind {
@@ -252,6 +258,7 @@ impl HistoryKind {
             HistoryKind::AmountMismatch => "amount_mismatch",
             HistoryKind::PartialRefund => "partial_refund",
             HistoryKind::Manual => "manual",
+            HistoryKind::DoublePayment => "double_payment",
         }
     }
 
@@ -265,6 +272,7 @@ impl HistoryKind {
             HistoryKind::AmountMismatch,
             HistoryKind::PartialRefund,
             HistoryKind::Manual,
+            HistoryKind::DoublePayment,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -73,13 +73,4 @@ impl From<StoreError> for bank_core::Error {
     }
 }
 
-/// The URL without its password, for messages.
-pub(crate) fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
-}
+pub(crate) use bank_core::config::redact_url;

@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::error::StoreError;
 
 pub(crate) const TX_COLUMNS: &str = "id, reference, status, version, amount_minor, currency, amount_ht_minor, \
-    refunded_minor, id_auteur, auteur_id, auteur, parrain, tracking_id, champs, billing, recurring, \
+    refunded_minor, refund_pending_minor, id_auteur, auteur_id, auteur, parrain, tracking_id, champs, billing, recurring, \
     parent_reference, mode, authorisation, subscription_id, error_code, error_message, created_ms, \
     updated_ms, paid_ms";
 
@@ -43,6 +43,7 @@ pub(crate) struct TxRow {
     pub currency: String,
     pub amount_ht_minor: Option<i64>,
     pub refunded_minor: i64,
+    pub refund_pending_minor: i64,
     pub id_auteur: Option<i64>,
     pub auteur_id: Option<String>,
     pub auteur: Option<String>,
@@ -88,6 +89,7 @@ impl TxRow {
                 .map(|m| money("amount_ht_minor", m))
                 .transpose()?,
             refunded: money("refunded_minor", self.refunded_minor)?,
+            refund_pending: money("refund_pending_minor", self.refund_pending_minor)?,
             id_auteur: self.id_auteur,
             auteur_id: self.auteur_id,
             auteur: self.auteur,
@@ -184,6 +186,7 @@ macro_rules! store_impl {
                     currency: r.try_get("currency").map_err(&g)?,
                     amount_ht_minor: r.try_get("amount_ht_minor").map_err(&g)?,
                     refunded_minor: r.try_get("refunded_minor").map_err(&g)?,
+                    refund_pending_minor: r.try_get("refund_pending_minor").map_err(&g)?,
                     id_auteur: r.try_get("id_auteur").map_err(&g)?,
                     auteur_id: r.try_get("auteur_id").map_err(&g)?,
                     auteur: r.try_get("auteur").map_err(&g)?,
@@ -530,7 +533,8 @@ macro_rules! store_impl {
                              authorisation = COALESCE($4, authorisation), subscription_id = COALESCE($5, subscription_id), \
                              error_code = CASE WHEN $6 THEN NULL ELSE COALESCE($7, error_code) END, \
                              error_message = CASE WHEN $6 THEN NULL ELSE COALESCE($8, error_message) END, \
-                             refunded_minor = COALESCE($9, refunded_minor), paid_ms = COALESCE($10, paid_ms) \
+                             refunded_minor = COALESCE($9, refunded_minor), paid_ms = COALESCE($10, paid_ms), \
+                             refund_pending_minor = COALESCE($13, refund_pending_minor) \
                              WHERE id = $11 AND version = $12 RETURNING {TX_COLUMNS}"
                         ))
                         .bind(ms(now))
@@ -545,6 +549,7 @@ macro_rules! store_impl {
                         .bind(p.paid_at.map(ms))
                         .bind(before.id)
                         .bind(before.version)
+                        .bind(p.refund_pending_minor)
                         .fetch_optional(&mut *db)
                         .await
                         .map_err(StoreError::query("update transaction"))?;
@@ -595,19 +600,20 @@ macro_rules! store_impl {
                 ) -> Result<Vec<OutboxItem>, bank_core::Error> {
                     let mut db = self.begin().await?;
                     let rows = sqlx::query(&format!(
-                        "UPDATE bank_outbox SET locked_until_ms = $2, attempts = attempts + 1 WHERE id IN ( \
+                        "UPDATE bank_outbox SET locked_until_ms = $2, attempts = attempts + 1, claim_token = $4 WHERE id IN ( \
                            SELECT o.id FROM bank_outbox o \
                            WHERE o.delivered_ms IS NULL AND NOT o.dead AND o.due_ms <= $1 \
                              AND (o.locked_until_ms IS NULL OR o.locked_until_ms <= $1) \
                              AND NOT EXISTS (SELECT 1 FROM bank_outbox e WHERE e.transaction_id = o.transaction_id \
-                                             AND e.id < o.id AND e.delivered_ms IS NULL AND NOT e.dead) \
+                                             AND e.id < o.id AND e.delivered_ms IS NULL) \
                            ORDER BY o.id LIMIT $3{} ) \
-                         RETURNING id, transaction_id, hooks, next_hook, key_prefix, snapshot, detail, attempts",
+                         RETURNING id, transaction_id, hooks, next_hook, key_prefix, snapshot, detail, attempts, claim_token",
                         $lock
                     ))
                     .bind(ms(now))
                     .bind(ms(lease_until))
                     .bind(i64::from(limit))
+                    .bind(rand::random::<i64>())
                     .fetch_all(&mut *db)
                     .await
                     .map_err(StoreError::query("claim hooks"))?;
@@ -633,6 +639,7 @@ macro_rules! store_impl {
                                 .map_err(|e| StoreError::Corrupt { column: "snapshot", reason: e.to_string() })?,
                             detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
                             attempt: u32::try_from(attempts).unwrap_or(1),
+                            claim_token: r.try_get("claim_token").map_err(&g)?,
                         });
                     }
                     // RETURNING order is not guaranteed: deliver oldest first.
@@ -640,39 +647,76 @@ macro_rules! store_impl {
                     Ok(out)
                 }
 
-                async fn hook_delivered(&self, id: i64, index: usize, last: bool, now: DateTime<Utc>) -> Result<(), bank_core::Error> {
+                async fn hook_delivered(
+                    &self,
+                    item: &OutboxItem,
+                    index: usize,
+                    last: bool,
+                    now: DateTime<Utc>,
+                    lease_until: DateTime<Utc>,
+                ) -> Result<bool, bank_core::Error> {
                     // The next hook of the row is attempted at once, in the same claim: attempt 1.
-                    sqlx::query(
+                    let r = sqlx::query(
                         "UPDATE bank_outbox SET next_hook = $1, attempts = 1, last_error = NULL, \
                          delivered_ms = CASE WHEN $2 THEN $3 ELSE NULL END, \
-                         locked_until_ms = CASE WHEN $2 THEN NULL ELSE locked_until_ms END WHERE id = $4",
+                         locked_until_ms = CASE WHEN $2 THEN NULL ELSE $4 END \
+                         WHERE id = $5 AND claim_token = $6 AND delivered_ms IS NULL",
                     )
-                        .bind(i32::try_from(index + 1).unwrap_or(i32::MAX))
-                        .bind(last)
-                        .bind(ms(now))
-                        .bind(id)
-                        .execute(&self.pool)
-                        .await
-                        .map_err(StoreError::query("mark hook delivered"))?;
-                    Ok(())
+                    .bind(i32::try_from(index + 1).unwrap_or(i32::MAX))
+                    .bind(last)
+                    .bind(ms(now))
+                    .bind(ms(lease_until))
+                    .bind(item.id)
+                    .bind(item.claim_token)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(StoreError::query("mark hook delivered"))?;
+                    Ok(r.rows_affected() == 1)
                 }
 
-                async fn hook_failed(&self, id: i64, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<(), bank_core::Error> {
-                    let q = match retry_at {
-                        Some(at) => sqlx::query(
-                            "UPDATE bank_outbox SET locked_until_ms = NULL, last_error = $1, due_ms = $2 WHERE id = $3",
-                        )
-                        .bind(error)
-                        .bind(ms(at))
-                        .bind(id),
-                        None => sqlx::query(
-                            "UPDATE bank_outbox SET locked_until_ms = NULL, last_error = $1, dead = TRUE WHERE id = $2",
-                        )
-                        .bind(error)
-                        .bind(id),
-                    };
-                    q.execute(&self.pool).await.map_err(StoreError::query("mark hook failed"))?;
-                    Ok(())
+                async fn hook_failed(
+                    &self,
+                    item: &OutboxItem,
+                    error: &str,
+                    retry_at: Option<DateTime<Utc>>,
+                ) -> Result<bool, bank_core::Error> {
+                    let r = sqlx::query(
+                        "UPDATE bank_outbox SET locked_until_ms = NULL, last_error = $1, \
+                         due_ms = COALESCE($2, due_ms), dead = ($2 IS NULL) \
+                         WHERE id = $3 AND claim_token = $4 AND delivered_ms IS NULL",
+                    )
+                    .bind(error)
+                    .bind(retry_at.map(ms))
+                    .bind(item.id)
+                    .bind(item.claim_token)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(StoreError::query("mark hook failed"))?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn renew_claim(&self, item: &OutboxItem, lease_until: DateTime<Utc>) -> Result<bool, bank_core::Error> {
+                    let r = sqlx::query(
+                        "UPDATE bank_outbox SET locked_until_ms = $1 WHERE id = $2 AND claim_token = $3 AND delivered_ms IS NULL",
+                    )
+                    .bind(ms(lease_until))
+                    .bind(item.id)
+                    .bind(item.claim_token)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(StoreError::query("renew claim"))?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn requeue_dead(&self, now: DateTime<Utc>) -> Result<u64, bank_core::Error> {
+                    let r = sqlx::query(
+                        "UPDATE bank_outbox SET dead = FALSE, attempts = 0, due_ms = $1, locked_until_ms = NULL WHERE dead",
+                    )
+                    .bind(ms(now))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(StoreError::query("requeue dead hooks"))?;
+                    Ok(r.rows_affected())
                 }
 
                 async fn outbox_stats(&self) -> Result<OutboxStats, bank_core::Error> {

@@ -9,7 +9,8 @@ use sqlx::SqlitePool;
 use crate::error::{redact_url, StoreError};
 
 /// The SQLite store: one file, WAL journal, writes in `BEGIN IMMEDIATE` transactions so a
-/// read-then-write never fails to upgrade its lock.
+/// read-then-write never fails to upgrade its lock. `synchronous=FULL`: a notification
+/// answered 200 survives a power cut (the provider will not send it again).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
@@ -34,7 +35,7 @@ impl SqliteStore {
             } else {
                 SqliteJournalMode::Wal
             })
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()

@@ -171,6 +171,7 @@ impl Acquirer for Virement {
         &self,
         _tx: &Transaction,
         _amount: bank_core::Money,
+        _key: &str,
     ) -> Result<OperationResult, Error> {
         Ok(OperationResult {
             provider_reference: None,

@@ -164,12 +164,12 @@ impl Engine {
         );
         reserve.event = None;
         reserve.staff_refund = Some(StaffRefund::Reserve(amount));
-        let (reserved, _) = self.commit(TxKey::Id(tx.id), &reserve).await?;
+        let (reserved, after) = self.commit(TxKey::Id(tx.id), &reserve).await?;
         match reserved {
             Committed::Reserved => {}
             Committed::RefundRefused { refundable } => {
                 return Err(refuse(format!(
-                    "{amount} is more than the refundable {refundable}"
+                    "{amount} is more than the refundable {refundable} (refunds under way count)"
                 )));
             }
             _ => {
@@ -181,24 +181,90 @@ impl Engine {
                 });
             }
         }
-        let op = match acq.refund(&tx, amount).await {
-            Ok(op) => op,
-            Err(e) => {
+        // Stable for this refund: the version written by the reservation is unique to it.
+        let key = format!(
+            "{}:refund:v{}",
+            tx.reference,
+            after.as_ref().map_or(0, |t| t.version)
+        );
+        match acq.refund(&tx, amount, &key).await {
+            Ok(op) => {
+                tracing::info!(reference = %tx.reference, %amount, provider_reference = ?op.provider_reference, manual = op.manual, "refunded");
+                let detail = json!({ "amount_minor": amount.minor(), "provider_reference": op.provider_reference, "manual": op.manual, "key": key });
+                let mut confirm =
+                    self.manual_intent(Event::Refund, Some(mode), staff, "refund", detail);
+                confirm.event = None;
+                confirm.staff_refund = Some(StaffRefund::Confirm(amount));
+                self.manual_commit(tx, confirm, "refund").await
+            }
+            Err(
+                e @ (Error::Provider {
+                    retryable: false, ..
+                }
+                | Error::Unsupported { .. }
+                | Error::AmountNotAllowed { .. }),
+            ) => {
                 tracing::warn!(reference = %tx.reference, %amount, error = %e, "refund refused by the provider: reservation released");
                 let mut release = reserve.clone();
                 release.staff_refund = Some(StaffRefund::Release(amount));
                 release.detail =
                     json!({ "action": "refund", "staff": staff, "error": e.to_string() });
                 self.commit(TxKey::Id(tx.id), &release).await?;
-                return Err(e);
+                Err(e)
             }
+            Err(e) => {
+                // The money may have left: keep the amount pending for a person to check.
+                tracing::error!(reference = %tx.reference, %amount, key = %key, error = %e, "refund outcome unknown: left pending");
+                Err(Error::RefundOutcomeUnknown {
+                    reference: tx.reference.clone(),
+                    amount: amount.to_string(),
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Settles the refunds left pending (outcome unknown, or a crash during the call) after
+    /// a person checked at the provider: `refunded` true records them as refunded (hooks,
+    /// `rembourse` when all is refunded), false releases them.
+    ///
+    /// # Errors
+    /// [`Error::NotAllowed`] when nothing is pending.
+    pub async fn resolve_pending_refund(
+        &self,
+        reference: &str,
+        refunded: bool,
+        staff: &str,
+    ) -> Result<Transaction, Error> {
+        let tx = self.transaction(reference).await?;
+        let pending = tx.refund_pending;
+        if pending.is_zero() {
+            return Err(Error::NotAllowed {
+                action: "resolve pending refund",
+                reference: tx.reference,
+                status: tx.status,
+            });
+        }
+        let what = if refunded {
+            "refund_confirmed_by_staff"
+        } else {
+            "refund_released_by_staff"
         };
-        tracing::info!(reference = %tx.reference, %amount, provider_reference = ?op.provider_reference, manual = op.manual, "refunded");
-        let detail = json!({ "amount_minor": amount.minor(), "provider_reference": op.provider_reference, "manual": op.manual });
-        let mut confirm = self.manual_intent(Event::Refund, Some(mode), staff, "refund", detail);
-        confirm.event = None;
-        confirm.staff_refund = Some(StaffRefund::Confirm(amount));
-        self.manual_commit(tx, confirm, "refund").await
+        let mut intent = self.manual_intent(
+            Event::Refund,
+            tx.mode.clone(),
+            staff,
+            what,
+            json!({ "amount_minor": pending.minor() }),
+        );
+        intent.event = None;
+        intent.staff_refund = Some(if refunded {
+            StaffRefund::Confirm(pending)
+        } else {
+            StaffRefund::Release(pending)
+        });
+        self.manual_commit(tx, intent, "resolve pending refund")
+            .await
     }
 
     /// Abandons a transaction (`commande`, `attente` or `echec`).

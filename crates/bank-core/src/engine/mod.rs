@@ -123,6 +123,8 @@ pub(crate) enum Committed {
     Mismatch { expected: Money, got: Money },
     /// A refund reservation was made.
     Reserved,
+    /// A payment for a transaction already paid by other means: recorded, nothing changed.
+    DoublePayment,
     /// A refund reservation did not fit: nothing changed.
     RefundRefused { refundable: Money },
     /// A duplicate of a stored provider event: nothing written.
@@ -402,21 +404,22 @@ fn plan(
             }
             let refundable = tx.refundable();
             if amount.currency() != tx.amount.currency()
-                || amount.is_zero()
+                || amount.minor() <= 0
                 || amount.minor() > refundable.minor()
             {
                 return (Change::default(), Committed::RefundRefused { refundable });
             }
-            change.patch.refunded_minor = Some(tx.refunded.minor() + amount.minor());
+            change.patch.refund_pending_minor = Some(tx.refund_pending.minor() + amount.minor());
             change.history = Some(line(
                 HistoryKind::Manual,
                 tx.status,
-                json!({ "step": "refund_reserved", "amount_minor": amount.minor() }),
+                json!({ "step": "refund_requested", "amount_minor": amount.minor() }),
             ));
             return (change, Committed::Reserved);
         }
         Some(StaffRefund::Release(amount)) => {
-            change.patch.refunded_minor = Some((tx.refunded.minor() - amount.minor()).max(0));
+            change.patch.refund_pending_minor =
+                Some((tx.refund_pending.minor() - amount.minor()).max(0));
             change.history = Some(line(
                 HistoryKind::Manual,
                 tx.status,
@@ -425,27 +428,38 @@ fn plan(
             return (change, Committed::NoOp);
         }
         Some(StaffRefund::Confirm(amount)) => {
-            if tx.refunded.minor() >= tx.amount.minor() {
-                event = Some(Event::Refund);
-            } else {
+            // The money left: record it whatever happened since the reservation.
+            let refunded = (tx.refunded.minor() + amount.minor()).min(tx.amount.minor());
+            change.patch.refunded_minor = Some(refunded);
+            change.patch.refund_pending_minor =
+                Some((tx.refund_pending.minor() - amount.minor()).max(0));
+            let hook = NewHook {
+                hook: HookName::TraiterRemboursement,
+                detail: json!({ "amount_minor": amount.minor(), "refunded_minor": refunded, "detail": intent.detail }),
+            };
+            if refunded == tx.amount.minor() && tx.status == Status::Ok {
+                change.patch.status = Some(Status::Rembourse);
                 change.history = Some(line(
-                    HistoryKind::PartialRefund,
-                    tx.status,
-                    json!({ "refunded_minor": tx.refunded.minor() }),
+                    HistoryKind::Transition,
+                    Status::Rembourse,
+                    json!({ "event": Event::Refund }),
                 ));
-                change.hooks.push(NewHook {
-                    hook: HookName::TraiterRemboursement,
-                    detail: json!({ "amount_minor": amount.minor(), "refunded_minor": tx.refunded.minor(), "partial": true, "detail": intent.detail }),
-                });
-                // The refunded total was written by the reservation; the version bump of
-                // this change gives the hook its own key.
+                change.hooks.push(hook);
                 return (
                     change,
-                    Committed::PartialRefund {
-                        total: tx.refunded.minor(),
+                    Committed::Transitioned {
+                        from: tx.status,
+                        to: Status::Rembourse,
                     },
                 );
             }
+            change.history = Some(line(
+                HistoryKind::PartialRefund,
+                tx.status,
+                json!({ "refunded_minor": refunded }),
+            ));
+            change.hooks.push(hook);
+            return (change, Committed::PartialRefund { total: refunded });
         }
         None => {}
     }

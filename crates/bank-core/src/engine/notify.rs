@@ -40,6 +40,9 @@ pub enum Effect {
     },
     /// An exact duplicate of a stored provider event: nothing written.
     Duplicate,
+    /// A second payment for a transaction already paid by other means: recorded, nothing
+    /// changed; the money must be sent back.
+    DoublePayment,
     /// Amount or currency differed from the transaction: recorded, nothing changed.
     AmountMismatch {
         /// The transaction's amount.
@@ -114,9 +117,10 @@ impl Engine {
             now: self.clock.now(),
             signer: self.signer.clone(),
         };
+        let stored = without_credentials(&n);
         let record = |verdict, reason: Option<String>, event_id: Option<String>| NewNotification {
             instance: instance.to_string(),
-            raw: n.clone(),
+            raw: stored.clone(),
             verdict,
             reason,
             event_id,
@@ -152,6 +156,23 @@ impl Engine {
                 .record_notification(&record(Verdict::Foreign, None, v.event_id.clone()))
                 .await?;
             return Ok(NotificationResult::without_tx(Effect::Foreign, v.reply));
+        }
+        let settles = matches!(
+            v.outcome,
+            Outcome::Paid | Outcome::Waiting | Outcome::InstalmentPaid
+        );
+        if settles && v.amount.is_none() {
+            // An acquirer that cannot say how much was paid must not settle anything.
+            let reason = format!("{instance} verified a payment without its amount");
+            tracing::error!(instance, reference = ?v.reference, "{reason}: rejected");
+            let e = Error::verification(instance, reason.clone());
+            self.store
+                .record_notification(&record(Verdict::Rejected, Some(reason.clone()), None))
+                .await?;
+            return Ok(NotificationResult::without_tx(
+                Effect::Rejected { reason },
+                acq.rejection_reply(&e),
+            ));
         }
         let Some(reference) = v.reference.clone() else {
             self.store
@@ -250,6 +271,9 @@ impl Engine {
         if let Committed::Mismatch { expected, got } = &committed {
             tracing::warn!(reference = %tx.reference, %expected, %got, "amount mismatch: nothing marked");
         }
+        if committed == Committed::DoublePayment {
+            tracing::error!(reference = %tx.reference, paid_by = ?tx.mode, "second payment for a settled transaction: send it back");
+        }
         Ok(self.result(effect_of(&committed, &tx), reply, &tx))
     }
 
@@ -264,9 +288,15 @@ impl Engine {
         reply: Reply,
     ) -> Result<NotificationResult, Error> {
         let Some(new) = self.hooks.preparer_echeance(&first).await else {
-            tracing::warn!(reference = %first.reference, "preparer_echeance returned nothing: instalment recorded on the first transaction");
-            let (committed, tx) = self.commit(TxKey::Id(first.id), &intent).await?;
-            return self.finish(committed, tx, &first.reference, reply).await;
+            // Nothing is stored: the provider's retry gives the host another chance.
+            tracing::error!(reference = %first.reference, "preparer_echeance returned nothing: instalment not recorded, provider will retry");
+            return Err(Error::hook(
+                "preparer_echeance",
+                format!(
+                    "returned no transaction for the subscription of {}",
+                    first.reference
+                ),
+            ));
         };
         let child = self.inserer_transaction(new).await?;
         intent.check_amount = amount;
@@ -324,5 +354,18 @@ pub(super) fn effect_of(c: &Committed, tx: &Transaction) -> Effect {
         }
         Committed::Forbidden => Effect::Forbidden { status: tx.status },
         Committed::Duplicate => Effect::Duplicate,
+        Committed::DoublePayment => Effect::DoublePayment,
     }
+}
+
+/// Headers that carry credentials of whoever sent the request (a browser's cookies) are
+/// not evidence of a payment and must not sit in an append-only table.
+const UNSTORED_HEADERS: [&str; 3] = ["cookie", "authorization", "proxy-authorization"];
+
+fn without_credentials(n: &Notification) -> Notification {
+    let mut stored = n.clone();
+    stored
+        .headers
+        .retain(|(k, _)| !UNSTORED_HEADERS.iter().any(|h| k.eq_ignore_ascii_case(h)));
+    stored
 }

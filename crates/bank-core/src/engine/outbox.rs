@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::Engine;
 use crate::error::Error;
 use crate::hooks::{dispatch, HookCall};
+use crate::store::OutboxItem;
 
 /// What one delivery run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -32,57 +33,121 @@ impl Engine {
     /// A store error; hook failures are recorded and retried, not returned.
     pub async fn deliver_pending(&self) -> Result<DeliveryReport, Error> {
         let mut report = DeliveryReport::default();
+        let lease = Duration::seconds(self.settings.hook_lease_seconds);
         for _ in 0..MAX_ROUNDS {
-            let now = self.clock.now();
-            let lease = now + Duration::seconds(self.settings.hook_lease_seconds);
-            let items = self.store.claim_hooks(now, lease, BATCH).await?;
+            let items = self
+                .store
+                .claim_hooks(self.clock.now(), self.clock.now() + lease, BATCH)
+                .await?;
             if items.is_empty() {
                 break;
             }
-            for item in items {
-                for index in item.next..item.hooks.len() {
-                    let hook = item.hooks[index];
-                    let call = HookCall {
-                        hook,
-                        idempotency_key: format!("{}:{}", item.key_prefix, hook),
-                        transaction: item.snapshot.clone(),
-                        detail: item.detail.clone(),
-                        attempt: if index == item.next { item.attempt } else { 1 },
-                    };
-                    match dispatch(self.hooks.as_ref(), &call).await {
-                        Ok(()) => {
-                            let last = index + 1 == item.hooks.len();
-                            self.store
-                                .hook_delivered(item.id, index, last, self.clock.now())
-                                .await?;
-                            report.delivered += 1;
-                        }
-                        Err(e) => {
-                            let retry_at =
-                                (call.attempt < self.settings.hook_max_attempts).then(|| {
-                                    let exp = call.attempt.saturating_sub(1).min(20);
-                                    let delay =
-                                        (self.settings.hook_retry_base_seconds << exp).min(3600);
-                                    self.clock.now() + Duration::seconds(delay)
-                                });
-                            if retry_at.is_some() {
-                                tracing::warn!(hook = %call.hook, key = %call.idempotency_key, attempt = call.attempt, error = %e, "hook failed; will retry");
-                                report.retried += 1;
-                            } else {
-                                tracing::error!(hook = %call.hook, key = %call.idempotency_key, attempt = call.attempt, error = %e, "hook failed for the last time");
-                                report.dead += 1;
-                            }
-                            self.store
-                                .hook_failed(item.id, &e.to_string(), retry_at)
-                                .await?;
-                            // Later hooks of this change wait: hooks are delivered in order.
-                            break;
-                        }
-                    }
+            for (n, item) in items.into_iter().enumerate() {
+                // Rows later in the batch waited for the earlier ones: renew their claim
+                // (refused if it ran out and another worker took the row).
+                if n > 0
+                    && !self
+                        .store
+                        .renew_claim(&item, self.clock.now() + lease)
+                        .await?
+                {
+                    continue;
                 }
+                self.deliver_row(&item, &mut report).await?;
             }
         }
         Ok(report)
+    }
+
+    /// Delivers the hooks of one claimed row in order, from its cursor; stops at the first
+    /// failure (later hooks of the change wait) or when the claim is lost.
+    async fn deliver_row(
+        &self,
+        item: &OutboxItem,
+        report: &mut DeliveryReport,
+    ) -> Result<(), Error> {
+        let lease = Duration::seconds(self.settings.hook_lease_seconds);
+        for index in item.next..item.hooks.len() {
+            let hook = item.hooks[index];
+            let call = HookCall {
+                hook,
+                idempotency_key: format!("{}:{}", item.key_prefix, hook),
+                transaction: item.snapshot.clone(),
+                detail: item.detail.clone(),
+                attempt: if index == item.next { item.attempt } else { 1 },
+            };
+            match self.call_hook(&call).await {
+                Ok(()) => {
+                    let last = index + 1 == item.hooks.len();
+                    let now = self.clock.now();
+                    if !self
+                        .store
+                        .hook_delivered(item, index, last, now, now + lease)
+                        .await?
+                    {
+                        tracing::warn!(key = %call.idempotency_key, "outbox claim lost during delivery; another worker goes on");
+                        return Ok(());
+                    }
+                    report.delivered += 1;
+                }
+                Err(e) => {
+                    let retry_at = (call.attempt < self.settings.hook_max_attempts).then(|| {
+                        let exp = call.attempt.saturating_sub(1).min(20);
+                        let delay = (self.settings.hook_retry_base_seconds << exp).min(3600);
+                        self.clock.now() + Duration::seconds(delay)
+                    });
+                    if retry_at.is_some() {
+                        tracing::warn!(hook = %call.hook, key = %call.idempotency_key, attempt = call.attempt, error = %e, "hook failed; will retry");
+                        report.retried += 1;
+                    } else {
+                        tracing::error!(hook = %call.hook, key = %call.idempotency_key, attempt = call.attempt, error = %e, "hook failed for the last time: parked as dead");
+                        report.dead += 1;
+                    }
+                    self.store
+                        .hook_failed(item, &e.to_string(), retry_at)
+                        .await?;
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls a hook in its own task, with a timeout: a hook that panics or hangs fails
+    /// like one that returns an error, and cannot stop the delivery of others.
+    async fn call_hook(&self, call: &HookCall) -> Result<(), Error> {
+        let hooks = self.hooks.clone();
+        let owned = call.clone();
+        let task = tokio::spawn(async move { dispatch(hooks.as_ref(), &owned).await });
+        let abort = task.abort_handle();
+        let timeout =
+            std::time::Duration::from_secs(self.settings.hook_timeout_seconds.unsigned_abs());
+        match tokio::time::timeout(timeout, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) if join.is_panic() => {
+                Err(Error::hook(call.hook.as_str(), "the hook panicked"))
+            }
+            Ok(Err(join)) => Err(Error::hook(call.hook.as_str(), join.to_string())),
+            Err(_) => {
+                abort.abort();
+                Err(Error::hook(
+                    call.hook.as_str(),
+                    format!("no answer within {timeout:?}"),
+                ))
+            }
+        }
+    }
+
+    /// Makes the hooks parked as dead due again, after the host fixed what made them fail.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn requeue_dead_hooks(&self) -> Result<u64, Error> {
+        let n = self.store.requeue_dead(self.clock.now()).await?;
+        if n > 0 {
+            self.wake.notify_one();
+        }
+        Ok(n)
     }
 
     /// Delivers hooks until `shutdown` resolves: at once after each committed change, and

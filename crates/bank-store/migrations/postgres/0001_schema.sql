@@ -15,7 +15,8 @@ CREATE TABLE bank_transactions (
     amount_minor     BIGINT  NOT NULL CHECK (amount_minor >= 0),
     currency         TEXT    NOT NULL,
     amount_ht_minor  BIGINT  CHECK (amount_ht_minor >= 0),
-    refunded_minor   BIGINT  NOT NULL DEFAULT 0 CHECK (refunded_minor >= 0 AND refunded_minor <= amount_minor),
+    refunded_minor   BIGINT  NOT NULL DEFAULT 0 CHECK (refunded_minor >= 0),
+    refund_pending_minor BIGINT NOT NULL DEFAULT 0 CHECK (refund_pending_minor >= 0),
     id_auteur        BIGINT,
     auteur_id        TEXT,
     auteur           TEXT,
@@ -33,7 +34,9 @@ CREATE TABLE bank_transactions (
     fingerprint      TEXT    NOT NULL,
     created_ms       BIGINT  NOT NULL,
     updated_ms       BIGINT  NOT NULL,
-    paid_ms          BIGINT
+    paid_ms          BIGINT,
+    -- Never refund more than was paid, counting refunds under way.
+    CHECK (refunded_minor + refund_pending_minor <= amount_minor)
 );
 CREATE INDEX bank_tx_status ON bank_transactions (status, id);
 CREATE INDEX bank_tx_mode ON bank_transactions (mode, id);
@@ -84,6 +87,7 @@ CREATE TABLE bank_outbox (
     attempts        INTEGER NOT NULL DEFAULT 0,
     due_ms          BIGINT  NOT NULL,
     locked_until_ms BIGINT,
+    claim_token     BIGINT,
     delivered_ms    BIGINT,
     dead            BOOLEAN NOT NULL DEFAULT FALSE,
     last_error      TEXT
