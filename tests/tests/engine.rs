@@ -60,6 +60,7 @@ impl Acquirer for Scripted {
             .field("amount")
             .map(|a| Money::from_minor(a.parse().unwrap(), Currency::EUR).unwrap());
         v.event_id = n.field("event");
+        v.authorisation = n.field("auth");
         v.reply = Reply::ok_text("OK");
         Ok(v)
     }
@@ -72,6 +73,14 @@ impl Acquirer for Scripted {
         self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         // Long enough for a concurrent refund to arrive while this one is at the provider.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if amount.minor() == 777 {
+            return Err(Error::Provider {
+                instance: "psp".into(),
+                code: None,
+                message: "timed out".into(),
+                retryable: true,
+            });
+        }
         if amount.minor() == 999 {
             return Err(Error::Provider {
                 instance: "psp".into(),
@@ -112,7 +121,7 @@ fn scripted() -> Scripted {
 
 async fn scripted_engine_with(
     ts: &TestStore,
-    hooks: Arc<RecordingHooks>,
+    hooks: Arc<dyn bank_core::Hooks>,
     psp: Arc<Scripted>,
 ) -> Engine {
     let config = bank_e2e::config();
@@ -684,6 +693,367 @@ backend_test!(
         assert_eq!((part.status, part.refunded.minor()), (Status::Ok, 1000));
         engine.deliver_pending().await.unwrap();
         assert_eq!(hooks.count(HookName::TraiterRemboursement), 1);
+        ts.cleanup().await;
+    }
+);
+
+backend_test!(
+    a_refund_with_an_unknown_outcome_stays_pending_until_resolved,
+    |b: Backend| async move {
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let hooks = Arc::new(RecordingHooks::new());
+        let engine = scripted_engine(&ts, hooks.clone()).await;
+        let tx = eur(&engine, 3000, false).await;
+        let r = tx.reference.as_str();
+        engine
+            .handle_notification(
+                "psp",
+                scripted_post(&[
+                    ("ref", r),
+                    ("outcome", "paid"),
+                    ("amount", "3000"),
+                    ("sig", "good"),
+                ]),
+            )
+            .await
+            .unwrap();
+        let e = engine
+            .refund(
+                r,
+                Some(Money::from_minor(777, Currency::EUR).unwrap()),
+                "alice",
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::RefundOutcomeUnknown { .. }), "{e}");
+        let t = engine.transaction(r).await.unwrap();
+        assert_eq!(
+            (
+                t.refunded.minor(),
+                t.refund_pending.minor(),
+                t.refundable().minor()
+            ),
+            (0, 777, 2223)
+        );
+        let e = engine
+            .refund(
+                r,
+                Some(Money::from_minor(3000, Currency::EUR).unwrap()),
+                "bob",
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("3000") || e.contains("30.00"),
+            "the pending amount cannot be refunded again: {e}"
+        );
+        let t = engine
+            .resolve_pending_refund(r, true, "alice")
+            .await
+            .unwrap();
+        assert_eq!(
+            (t.status, t.refunded.minor(), t.refund_pending.minor()),
+            (Status::Ok, 777, 0)
+        );
+        assert!(
+            engine
+                .resolve_pending_refund(r, true, "alice")
+                .await
+                .is_err(),
+            "nothing left pending"
+        );
+        engine.deliver_pending().await.unwrap();
+        assert_eq!(hooks.count(HookName::TraiterRemboursement), 1);
+        ts.cleanup().await;
+    }
+);
+
+backend_test!(
+    a_second_payment_by_other_means_is_recorded_not_absorbed,
+    |b: Backend| async move {
+        let Some(s) = Setup::new(b).await else { return };
+        let tx = s.tx(2500).await;
+        s.engine
+            .handle_notification("simu", s.simu_post(&tx, "ok").await)
+            .await
+            .unwrap();
+        let e = s
+            .engine
+            .mark_received(&tx.reference, Some("cheque"), "staff", "cheque 99")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::NotAllowed { .. }), "{e}");
+        let r = s
+            .engine
+            .handle_notification(
+                "cheque",
+                bank_e2e::own_post(&s.engine, "cheque", &tx, "attente").await,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            r.effect,
+            Effect::NoOp { status: Status::Ok },
+            "a waiting notice after payment is stale, not a payment"
+        );
+        s.ts.cleanup().await;
+    }
+);
+
+backend_test!(
+    double_payment_from_the_provider_is_flagged,
+    |b: Backend| async move {
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let hooks = Arc::new(RecordingHooks::new());
+        let engine = scripted_engine(&ts, hooks.clone()).await;
+        let tx = eur(&engine, 3000, false).await;
+        let r = tx.reference.as_str();
+        let paid = |auth: &str| {
+            scripted_post(&[
+                ("ref", r),
+                ("outcome", "paid"),
+                ("amount", "3000"),
+                ("sig", "good"),
+                ("auth", auth),
+            ])
+        };
+        engine.handle_notification("psp", paid("A1")).await.unwrap();
+        let replay = engine.handle_notification("psp", paid("A1")).await.unwrap();
+        assert_eq!(
+            replay.effect,
+            Effect::NoOp { status: Status::Ok },
+            "the same payment again is a quiet replay"
+        );
+        let second = engine.handle_notification("psp", paid("B2")).await.unwrap();
+        assert_eq!(
+            second.effect,
+            Effect::DoublePayment,
+            "another authorisation is another payment"
+        );
+        assert_eq!(second.reply.status, 200);
+        let t = engine.transaction(r).await.unwrap();
+        assert_eq!(
+            (t.status, t.authorisation.as_deref()),
+            (Status::Ok, Some("A1"))
+        );
+        let h = engine.store().history(t.id).await.unwrap();
+        assert!(h
+            .iter()
+            .any(|e| e.kind == bank_core::HistoryKind::DoublePayment));
+        engine.deliver_pending().await.unwrap();
+        assert_eq!(hooks.count(HookName::TraiterReglement), 1);
+        ts.cleanup().await;
+    }
+);
+
+backend_test!(
+    a_payment_without_amount_settles_nothing,
+    |b: Backend| async move {
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let hooks = Arc::new(RecordingHooks::new());
+        let engine = scripted_engine(&ts, hooks.clone()).await;
+        let tx = eur(&engine, 3000, false).await;
+        let r = engine
+            .handle_notification(
+                "psp",
+                scripted_post(&[
+                    ("ref", tx.reference.as_str()),
+                    ("outcome", "paid"),
+                    ("sig", "good"),
+                ]),
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(r.effect, Effect::Rejected { .. }),
+            "{:?}",
+            r.effect
+        );
+        assert_eq!(
+            engine.transaction(&tx.reference).await.unwrap().status,
+            Status::Commande
+        );
+        ts.cleanup().await;
+    }
+);
+
+struct NoInstalments;
+
+#[async_trait]
+impl bank_core::Hooks for NoInstalments {
+    async fn preparer_echeance(&self, _first: &Transaction) -> Option<NewTransaction> {
+        None
+    }
+}
+
+backend_test!(
+    an_instalment_the_host_cannot_prepare_is_not_acknowledged,
+    |b: Backend| async move {
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let engine = scripted_engine_with(&ts, Arc::new(NoInstalments), Arc::new(scripted())).await;
+        let first = eur(&engine, 1500, true).await;
+        let r = first.reference.as_str();
+        engine
+            .handle_notification(
+                "psp",
+                scripted_post(&[
+                    ("ref", r),
+                    ("outcome", "paid"),
+                    ("amount", "1500"),
+                    ("sig", "good"),
+                ]),
+            )
+            .await
+            .unwrap();
+        let inst = scripted_post(&[
+            ("ref", r),
+            ("outcome", "instalment"),
+            ("amount", "1500"),
+            ("sig", "good"),
+            ("event", "in_1"),
+        ]);
+        let e = engine.handle_notification("psp", inst).await.unwrap_err();
+        assert!(
+            matches!(e, Error::Hook { .. }),
+            "answered 5xx so the provider retries: {e}"
+        );
+        assert_eq!(
+            ts.raw_count("SELECT COUNT(*) FROM bank_notifications WHERE event_id = 'in_1'")
+                .await,
+            0,
+            "not stored: a retry is not a duplicate"
+        );
+        ts.cleanup().await;
+    }
+);
+
+/// A host whose first `traiter_reglement` panics and second hangs.
+struct Unruly(std::sync::atomic::AtomicUsize);
+
+#[async_trait]
+impl bank_core::Hooks for Unruly {
+    async fn traiter_reglement(&self, _call: &bank_core::HookCall) -> Result<(), Error> {
+        match self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => panic!("host bug"),
+            1 => {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+backend_test!(
+    a_hook_that_panics_or_hangs_is_retried,
+    |b: Backend| async move {
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let settings = EngineSettings {
+            hook_timeout_seconds: 1,
+            hook_lease_seconds: 5,
+            ..EngineSettings::default()
+        };
+        let clock = Arc::new(bank_core::ManualClock::new(chrono::Utc::now()));
+        let host = Arc::new(Unruly(std::sync::atomic::AtomicUsize::new(0)));
+        let engine =
+            bank_e2e::engine_with(ts.store.clone(), host.clone(), settings, clock.clone()).await;
+        let tx = {
+            let mut t = NewTransaction::new(Money::from_minor(500, Currency::EUR).unwrap());
+            t.force = true;
+            engine.inserer_transaction(t).await.unwrap()
+        };
+        engine
+            .handle_notification("simu", bank_e2e::own_post(&engine, "simu", &tx, "ok").await)
+            .await
+            .unwrap();
+        let first = engine.deliver_pending().await.unwrap();
+        assert_eq!(
+            (first.delivered, first.retried),
+            (0, 1),
+            "a panic is a failure, the worker lives on"
+        );
+        clock.advance(chrono::Duration::minutes(1));
+        let second = engine.deliver_pending().await.unwrap();
+        assert_eq!(
+            (second.delivered, second.retried),
+            (0, 1),
+            "a hang times out"
+        );
+        clock.advance(chrono::Duration::minutes(5));
+        let third = engine.deliver_pending().await.unwrap();
+        assert_eq!(
+            third.delivered, 4,
+            "then all four settlement hooks, in order"
+        );
+        ts.cleanup().await;
+    }
+);
+
+#[tokio::test]
+async fn a_live_installation_offers_no_test_instance_and_refuses_a_simulation() {
+    let _ = bank::compiled_providers();
+    let env: std::collections::BTreeMap<String, String> =
+        [("S".to_string(), "0123456789abcdef0123".to_string())].into();
+    let base = "[installation]\nid = \"shop\"\nsecret = { env = \"S\" }\n";
+    let cheque = "[[instance]]\nid = \"cheque\"\nprovider = \"cheque\"\nmode = \"live\"\n[instance.options]\npayee = \"A\"\naddress = \"B\"\n";
+    let simu = "[[instance]]\nid = \"simu\"\nprovider = \"simu\"\n";
+    let cfg = Config::parse(&format!("{base}{cheque}{simu}"), "shop.toml", &env).unwrap();
+    let e = Registry::from_config(&cfg, &env).unwrap_err();
+    assert!(
+        matches!(e, Error::SimulationInLive { ref instance } if instance == "simu"),
+        "{e}"
+    );
+    let test_virement = "[[instance]]\nid = \"vir\"\nprovider = \"virement\"\n[instance.options]\nholder = \"A\"\niban = \"FR76 3000 6000 0112 3456 7890 189\"\nbic = \"BNPAFRPP\"\n";
+    let cfg = Config::parse(&format!("{base}{cheque}{test_virement}"), "shop.toml", &env).unwrap();
+    let reg = Registry::from_config(&cfg, &env).unwrap();
+    let offered: Vec<_> = reg.enabled().map(|a| a.info().id.clone()).collect();
+    assert_eq!(
+        offered,
+        ["cheque"],
+        "the test instance is not offered beside a live one"
+    );
+}
+
+backend_test!(
+    credentials_in_headers_are_not_stored,
+    |b: Backend| async move {
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let engine = scripted_engine(&ts, Arc::new(RecordingHooks::new())).await;
+        let tx = eur(&engine, 3000, false).await;
+        let mut n = scripted_post(&[
+            ("ref", tx.reference.as_str()),
+            ("outcome", "paid"),
+            ("amount", "3000"),
+            ("sig", "good"),
+        ]);
+        n.headers.push(("Cookie".into(), "session=s3cr3t".into()));
+        n.headers
+            .push(("authorization".into(), "Bearer s3cr3t".into()));
+        n.headers.push(("user-agent".into(), "PSP/1.0".into()));
+        engine.handle_notification("psp", n).await.unwrap();
+        assert_eq!(
+            ts.raw_count("SELECT COUNT(*) FROM bank_notifications WHERE headers LIKE '%s3cr3t%'")
+                .await,
+            0
+        );
+        assert_eq!(
+            ts.raw_count("SELECT COUNT(*) FROM bank_notifications WHERE headers LIKE '%PSP/1.0%'")
+                .await,
+            1
+        );
         ts.cleanup().await;
     }
 );

@@ -128,8 +128,10 @@ pub enum Error {
         /// The id in the configuration.
         configured: String,
     },
-    /// A simulation provider was configured in live mode.
-    #[error("instance {instance} is a simulation and cannot run in live mode")]
+    /// A simulation provider was configured in live mode, or beside a live instance.
+    #[error(
+        "instance {instance} is a simulation and cannot run in live mode or beside a live instance"
+    )]
     SimulationInLive {
         /// The instance.
         instance: String,

@@ -66,6 +66,18 @@ impl Registry {
             let (acq, enabled) = build_instance(ic.clone(), env)?;
             reg.instances.push((acq, enabled));
         }
+        // A simulation beside real money would let anyone mark a real order paid.
+        if reg.is_live() {
+            if let Some((sim, _)) = reg
+                .instances
+                .iter()
+                .find(|(a, _)| a.capabilities().simulation)
+            {
+                return Err(Error::SimulationInLive {
+                    instance: sim.info().id.clone(),
+                });
+            }
+        }
         reg.sort();
         Ok(reg)
     }
@@ -94,9 +106,21 @@ impl Registry {
             .map(|(a, _)| a.clone())
     }
 
-    /// Enabled instances, in configured order.
+    /// True when an instance takes real money.
+    pub fn is_live(&self) -> bool {
+        self.instances
+            .iter()
+            .any(|(a, _)| a.info().mode == Mode::Live)
+    }
+
+    /// Enabled instances, in configured order. In an installation with a live instance,
+    /// test instances are left out: a payer must never pay a real order with a test card.
     pub fn enabled(&self) -> impl Iterator<Item = &Arc<dyn Acquirer>> {
-        self.instances.iter().filter(|(_, e)| *e).map(|(a, _)| a)
+        let live = self.is_live();
+        self.instances
+            .iter()
+            .filter(move |(a, e)| *e && (!live || a.info().mode == Mode::Live))
+            .map(|(a, _)| a)
     }
 
     /// All instances, in configured order.

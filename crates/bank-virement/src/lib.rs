@@ -80,7 +80,8 @@ pub fn check_iban(iban: &str) -> Result<String, VirementError> {
 /// [`VirementError::InvalidBic`].
 pub fn check_bic(bic: &str) -> Result<String, VirementError> {
     let b = bic.trim().to_ascii_uppercase();
-    let ok = (b.len() == 8 || b.len() == 11)
+    let ok = b.is_ascii()
+        && (b.len() == 8 || b.len() == 11)
         && b[..6].bytes().all(|c| c.is_ascii_uppercase())
         && b[6..].bytes().all(|c| c.is_ascii_alphanumeric());
     if ok {
@@ -197,5 +198,9 @@ mod tests {
         assert!(check_iban("").is_err());
         assert_eq!(check_bic("bnpafrpp").unwrap(), "BNPAFRPP");
         assert!(check_bic("BNPAFRPPX").is_err());
+        assert!(
+            check_bic("ABCDEÀG").is_err(),
+            "non-ASCII is an error, not a panic"
+        );
     }
 }

@@ -82,6 +82,21 @@ impl Engine {
                 operation: "mark received",
             });
         }
+        match tx.status {
+            // Marking twice what this instance already received changes nothing.
+            Status::Ok if tx.mode.as_deref() == Some(id.as_str()) => return Ok(tx),
+            Status::Ok | Status::Rembourse => {
+                // Paid already by other means: the cheque or transfer is a second payment,
+                // to be sent back, not recorded as this one.
+                tracing::warn!(reference = %tx.reference, instance = %id, paid_by = ?tx.mode, "received a second payment for a settled transaction");
+                return Err(Error::NotAllowed {
+                    action: "mark received",
+                    reference: tx.reference,
+                    status: tx.status,
+                });
+            }
+            _ => {}
+        }
         let intent = self.manual_intent(
             Event::Pay,
             Some(id),

@@ -553,6 +553,21 @@ fn plan(
             )
         }
         Transition::NoOp => {
+            let other_means =
+                intent.instance.is_some() && tx.mode.is_some() && intent.instance != tx.mode;
+            let other_auth =
+                matches!((&intent.authorisation, &tx.authorisation), (Some(a), Some(b)) if a != b);
+            if event == Event::Pay
+                && matches!(tx.status, Status::Ok | Status::Rembourse)
+                && (other_means || other_auth)
+            {
+                change.history = Some(line(
+                    HistoryKind::DoublePayment,
+                    tx.status,
+                    json!({ "paid_by": tx.mode, "paid_authorisation": tx.authorisation, "reason": "second payment: send it back" }),
+                ));
+                return (change, Committed::DoublePayment);
+            }
             change.history = Some(ignored(
                 intent,
                 tx.status,
