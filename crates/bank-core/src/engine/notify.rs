@@ -141,6 +141,36 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
+        self.settle_verified(instance, &n, v).await
+    }
+
+    /// Steps 2 to 5 of the notification path for an outcome the server obtained itself
+    /// (a card terminal's answer over TCP, a provider API read back): `raw` is what is
+    /// stored as evidence, `v` is trusted as verified. Everything else holds: foreign and
+    /// unknown references, the amount check, the row lock, the outbox.
+    ///
+    /// # Errors
+    /// [`Error::UnknownInstance`]; a store error.
+    pub async fn settle_verified(
+        &self,
+        instance: &str,
+        n: &Notification,
+        v: crate::acquirer::Verified,
+    ) -> Result<NotificationResult, Error> {
+        let acq = self
+            .registry
+            .get(instance)
+            .ok_or_else(|| Error::UnknownInstance {
+                instance: instance.to_string(),
+            })?;
+        let stored = without_credentials(n);
+        let record = |verdict, reason: Option<String>, event_id: Option<String>| NewNotification {
+            instance: instance.to_string(),
+            raw: stored.clone(),
+            verdict,
+            reason,
+            event_id,
+        };
 
         let foreign = v
             .installation
