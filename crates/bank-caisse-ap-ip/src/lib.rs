@@ -1,0 +1,1 @@
+//! Placeholder: the Caisse-AP crate is being written.
