@@ -49,6 +49,9 @@ pub struct Config {
     pub engine: EngineSettings,
     /// Acquirer instances, in file order.
     pub instances: Vec<InstanceConfig>,
+    /// The `[server]`, `[admin]`, `[callbacks]` and `[email]` sections, for the crates that
+    /// read them (values are not secret-resolved here: use [`resolve_secret`]).
+    pub sections: BTreeMap<String, toml::Table>,
 }
 
 impl fmt::Debug for Config {
@@ -59,6 +62,7 @@ impl fmt::Debug for Config {
             .field("store_url", &redact_url(&self.store_url))
             .field("engine", &self.engine)
             .field("instances", &self.instances)
+            .field("sections", &self.sections.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -439,6 +443,11 @@ struct RawConfig {
     engine: EngineSettings,
     #[serde(default)]
     instance: Vec<RawInstance>,
+    /// Sections read by other crates (bank-server): kept as TOML, checked there.
+    server: Option<toml::Table>,
+    admin: Option<toml::Table>,
+    callbacks: Option<toml::Table>,
+    email: Option<toml::Table>,
 }
 
 #[derive(Deserialize)]
@@ -638,7 +647,17 @@ impl Config {
             });
         }
         raw.engine.validate(source)?;
+        let sections = [
+            ("server", raw.server),
+            ("admin", raw.admin),
+            ("callbacks", raw.callbacks),
+            ("email", raw.email),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|t| (k.to_string(), t)))
+        .collect();
         Ok(Config {
+            sections,
             source: source.to_string(),
             installation: Installation {
                 id,
@@ -668,6 +687,23 @@ impl Config {
                 instance.options.set(p.name, value);
             }
         }
+    }
+}
+
+/// Resolves a secret written as text, `{ env = "VAR" }` or `{ file = "/path" }`, for the
+/// sections other crates read. `key` names it in errors.
+///
+/// # Errors
+/// [`Error::Config`] naming the file and key.
+pub fn resolve_secret(
+    v: &toml::Value,
+    source: &str,
+    key: &str,
+    env: &dyn Env,
+) -> Result<SecretString, Error> {
+    match resolve_value(v, source, key, env, true)? {
+        OptionValue::Secret(s, _) => Ok(s),
+        OptionValue::Plain(p, _) => Ok(SecretString::from(p)),
     }
 }
 

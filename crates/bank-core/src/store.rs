@@ -354,6 +354,9 @@ pub trait Store: Send + Sync + Debug {
 
     /// Outbox counts.
     async fn outbox_stats(&self) -> Result<OutboxStats, Error>;
+
+    /// How many transactions per status and instance (`mode`), for metrics.
+    async fn counts(&self) -> Result<Vec<(Status, Option<String>, i64)>, Error>;
 }
 
 /// Raw notification parts as stored: method name, headers as JSON.

@@ -719,6 +719,24 @@ macro_rules! store_impl {
                     Ok(r.rows_affected())
                 }
 
+                async fn counts(&self) -> Result<Vec<(bank_core::Status, Option<String>, i64)>, bank_core::Error> {
+                    let rows = sqlx::query("SELECT status, mode, COUNT(*) AS n FROM bank_transactions GROUP BY status, mode")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(StoreError::query("count transactions"))?;
+                    let g = StoreError::query("count transactions");
+                    let mut out = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        let status: String = r.try_get("status").map_err(&g)?;
+                        out.push((
+                            status.parse().map_err(imp::corrupt("status"))?,
+                            r.try_get("mode").map_err(&g)?,
+                            r.try_get("n").map_err(&g)?,
+                        ));
+                    }
+                    Ok(out)
+                }
+
                 async fn outbox_stats(&self) -> Result<OutboxStats, bank_core::Error> {
                     let pending: i64 = sqlx::query_scalar(
                         "SELECT COUNT(*) FROM bank_outbox WHERE delivered_ms IS NULL AND NOT dead",

@@ -1,0 +1,188 @@
+//! The `[server]` and `[admin]` sections of the configuration.
+
+use std::fmt;
+
+use bank_core::config::{resolve_secret, Env};
+use bank_core::{Config, Error};
+use secrecy::{ExposeSecret, SecretString};
+
+/// One staff account: a name and an Argon2 password hash (PHC string).
+#[derive(Clone)]
+pub struct AdminUser {
+    /// Login name.
+    pub name: String,
+    /// `$argon2id$…`.
+    pub password_hash: SecretString,
+}
+
+impl fmt::Debug for AdminUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminUser")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdminUser {
+    /// A user with `password`, hashed now (Argon2id, random salt).
+    ///
+    /// # Errors
+    /// A hashing failure, as text.
+    pub fn with_password(name: &str, password: &SecretString) -> Result<Self, String> {
+        use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+        let salt = SaltString::generate(&mut OsRng);
+        let hash = argon2::Argon2::default()
+            .hash_password(password.expose_secret().as_bytes(), &salt)
+            .map_err(|e| e.to_string())?
+            .to_string();
+        Ok(AdminUser {
+            name: name.to_string(),
+            password_hash: SecretString::from(hash),
+        })
+    }
+
+    /// True when `password` matches (constant time inside Argon2).
+    pub fn verify(&self, password: &str) -> bool {
+        use argon2::password_hash::{PasswordHash, PasswordVerifier};
+        PasswordHash::new(self.password_hash.expose_secret()).is_ok_and(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+    }
+}
+
+/// Settings of the HTTP service.
+#[derive(Clone)]
+pub struct ServerSettings {
+    /// Address to listen on (`127.0.0.1:8080`).
+    pub listen: String,
+    /// Bearer tokens accepted by the JSON API (several, for rotation).
+    pub api_tokens: Vec<SecretString>,
+    /// Staff accounts.
+    pub admins: Vec<AdminUser>,
+    /// Largest request body, bytes.
+    pub body_limit_bytes: usize,
+    /// Longest request, seconds.
+    pub request_timeout_seconds: u64,
+    /// Admin sessions last this long, seconds.
+    pub session_seconds: i64,
+    /// Cookies only over HTTPS (set in production behind TLS).
+    pub secure_cookies: bool,
+}
+
+impl fmt::Debug for ServerSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerSettings")
+            .field("listen", &self.listen)
+            .field("api_tokens", &self.api_tokens.len())
+            .field("admins", &self.admins)
+            .field("body_limit_bytes", &self.body_limit_bytes)
+            .field("request_timeout_seconds", &self.request_timeout_seconds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:8080".into(),
+            api_tokens: Vec::new(),
+            admins: Vec::new(),
+            body_limit_bytes: 64 * 1024,
+            request_timeout_seconds: 30,
+            session_seconds: 8 * 3600,
+            secure_cookies: false,
+        }
+    }
+}
+
+impl ServerSettings {
+    /// Reads `[server]` (listen, api_tokens, body_limit_bytes, request_timeout_seconds,
+    /// secure_cookies) and `[admin]` (users = [{ name, password_hash }]) from `config`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the file, key and reason.
+    pub fn from_config(config: &Config, env: &dyn Env) -> Result<Self, Error> {
+        let err = |key: &str, reason: String| Error::Config {
+            file: config.source.clone(),
+            key: key.to_string(),
+            reason,
+        };
+        let mut s = ServerSettings::default();
+        if let Some(t) = config.sections.get("server") {
+            for (k, v) in t {
+                let key = format!("server.{k}");
+                match (k.as_str(), v) {
+                    ("listen", toml::Value::String(l)) => s.listen = l.clone(),
+                    ("api_tokens", toml::Value::Array(a)) => {
+                        for (i, t) in a.iter().enumerate() {
+                            let tok =
+                                resolve_secret(t, &config.source, &format!("{key}[{i}]"), env)?;
+                            if tok.expose_secret().len() < 24 {
+                                return Err(err(
+                                    &format!("{key}[{i}]"),
+                                    "too short: use at least 24 characters".into(),
+                                ));
+                            }
+                            s.api_tokens.push(tok);
+                        }
+                    }
+                    ("body_limit_bytes", toml::Value::Integer(n))
+                        if (1024..=16 << 20).contains(n) =>
+                    {
+                        s.body_limit_bytes = usize::try_from(*n).unwrap_or(64 * 1024)
+                    }
+                    ("request_timeout_seconds", toml::Value::Integer(n))
+                        if (1..=600).contains(n) =>
+                    {
+                        s.request_timeout_seconds = n.unsigned_abs()
+                    }
+                    ("session_seconds", toml::Value::Integer(n))
+                        if (60..=7 * 86400).contains(n) =>
+                    {
+                        s.session_seconds = *n
+                    }
+                    ("secure_cookies", toml::Value::Boolean(b)) => s.secure_cookies = *b,
+                    _ => return Err(err(&key, format!("unknown key or bad value {v}"))),
+                }
+            }
+        }
+        if let Some(t) = config.sections.get("admin") {
+            for (k, v) in t {
+                match (k.as_str(), v) {
+                    ("users", toml::Value::Array(users)) => {
+                        for (i, u) in users.iter().enumerate() {
+                            let key = format!("admin.users[{i}]");
+                            let name = u
+                                .get("name")
+                                .and_then(|n| n.as_str())
+                                .ok_or_else(|| err(&key, "missing name".into()))?;
+                            let hash = u
+                                .get("password_hash")
+                                .ok_or_else(|| err(&key, "missing password_hash".into()))?;
+                            let hash = resolve_secret(
+                                hash,
+                                &config.source,
+                                &format!("{key}.password_hash"),
+                                env,
+                            )?;
+                            if !hash.expose_secret().starts_with("$argon2") {
+                                return Err(err(
+                                    &format!("{key}.password_hash"),
+                                    "expected an Argon2 PHC string ($argon2id$…)".into(),
+                                ));
+                            }
+                            s.admins.push(AdminUser {
+                                name: name.to_string(),
+                                password_hash: hash,
+                            });
+                        }
+                    }
+                    _ => return Err(err(&format!("admin.{k}"), "unknown key".into())),
+                }
+            }
+        }
+        Ok(s)
+    }
+}
