@@ -10,11 +10,17 @@ use bank::{
     PaymentRequest, Registry, Transaction,
 };
 
-const CONFIG: &str = r#"
+/// The demo configuration: every offline provider and the simulation, test mode.
+pub(crate) fn demo_config(secret: &str, base_url: &str, store_url: &str) -> String {
+    format!(
+        r#"
 [installation]
 id = "demo"
-secret = "demo-secret-not-for-production"
-base_url = "http://127.0.0.1:8080"
+secret = "{secret}"
+base_url = "{base_url}"
+
+[store]
+url = "{store_url}"
 
 [[instance]]
 id = "simu"
@@ -42,7 +48,9 @@ bic = "BNPAFRPP"
 id = "gratuit"
 provider = "gratuit"
 order = 4
-"#;
+"#
+    )
+}
 
 /// A host that prints each hook it receives.
 struct PrintingHost;
@@ -141,7 +149,12 @@ pub(crate) async fn run(data_dir: &Path) -> anyhow::Result<()> {
     let db = data_dir.join("demo.db");
     let url = format!("sqlite://{}", db.display());
     let _ = bank::compiled_providers();
-    let config = Config::parse(CONFIG, "<demo>", &ProcessEnv)?;
+    let text = demo_config(
+        "demo-secret-not-for-production",
+        "http://127.0.0.1:8080",
+        &url,
+    );
+    let config = Config::parse(&text, "<demo>", &ProcessEnv)?;
     let registry = Registry::from_config(&config, &ProcessEnv)?;
     let store = bank::store_backends::open(&url).await?;
     let engine = Arc::new(

@@ -1,14 +1,19 @@
 //! The `bank` command.
 //!
-//! Exit codes scripts can rely on: 0 success, 1 a failure while running, 2 bad usage or an
-//! invalid configuration.
+//! Exit codes scripts can rely on: 0 success, 1 a failure while running (or, for
+//! `verify`, a notification that failed verification), 2 bad usage or an invalid
+//! configuration.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
+mod common;
 mod demo;
+mod serve;
+mod tools;
+mod transactions;
 
 /// Payments for shops and associations.
 #[derive(Debug, Parser)]
@@ -20,6 +25,20 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Runs the payments service. With no options: an embedded SQLite file in the data
+    /// directory and a demo configuration with every compiled provider; prints the URL and
+    /// the admin credentials it generated.
+    Serve {
+        /// The configuration file (default: the demo configuration).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory of the demo (SQLite file, installation secret).
+        #[arg(long, default_value = "bank-data")]
+        data_dir: PathBuf,
+        /// Address to listen on (overrides the configuration).
+        #[arg(long)]
+        listen: Option<String>,
+    },
     /// Runs transactions through every offline provider on an embedded SQLite file and
     /// prints their statuses and histories.
     Demo {
@@ -27,6 +46,15 @@ enum Command {
         #[arg(long, default_value = "bank-data")]
         data_dir: PathBuf,
     },
+    /// Lists, shows and exports transactions.
+    Transactions {
+        #[command(subcommand)]
+        command: transactions::TxCommand,
+    },
+    /// Prints what an instance would send for an amount (the form, URL or instructions).
+    Request(tools::RequestArgs),
+    /// Decodes and checks a captured notification, without a database.
+    Verify(tools::VerifyArgs),
     /// Lists the providers compiled into this binary with their parameters.
     Providers,
     /// Configuration commands.
@@ -52,6 +80,15 @@ enum ConfigCommand {
     },
 }
 
+/// Output formats of `transactions export`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum Format {
+    /// Comma-separated values, one line per transaction.
+    Csv,
+    /// A JSON array.
+    Json,
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -75,102 +112,35 @@ fn main() -> ExitCode {
 }
 
 async fn run(command: Command) -> ExitCode {
-    match command {
-        Command::Demo { data_dir } => match demo::run(&data_dir).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+    let result = match command {
+        Command::Serve {
+            config,
+            data_dir,
+            listen,
+        } => serve::run(config.as_deref(), &data_dir, listen).await,
+        Command::Demo { data_dir } => demo::run(&data_dir).await.map_err(common::Failure::Run),
+        Command::Transactions { command } => transactions::run(command).await,
+        Command::Request(args) => tools::request(args).await,
+        Command::Verify(args) => tools::verify(args).await,
         Command::Providers => {
-            for f in bank::registry::factories() {
-                let d = (f.describe)();
-                println!("{} — {}", d.name, d.caption);
-                for p in &d.parameters {
-                    let mut flags = Vec::new();
-                    if p.required {
-                        flags.push("required".to_string());
-                    }
-                    if p.secret {
-                        flags.push("secret".to_string());
-                    }
-                    if let Some(def) = p.default {
-                        flags.push(format!("default {def:?}"));
-                    }
-                    println!(
-                        "    {:<16} {:?}  {}  [{}]",
-                        p.name,
-                        p.kind,
-                        p.caption,
-                        flags.join(", ")
-                    );
-                }
-            }
-            let _ = bank::compiled_providers();
-            ExitCode::SUCCESS
+            common::providers();
+            Ok(())
         }
         Command::Config {
             command: ConfigCommand::Check { config },
-        } => match load(&config) {
-            Ok((cfg, registry)) => {
-                for a in registry.all() {
-                    let i = a.info();
-                    println!(
-                        "ok  {:<20} {:<10} {:<5} order {}",
-                        i.id,
-                        i.provider,
-                        i.mode.as_str(),
-                        i.order
-                    );
-                }
-                println!(
-                    "{}: {} instance(s), installation {:?}: valid",
-                    config.display(),
-                    cfg.instances.len(),
-                    cfg.installation.id
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
-        Command::Migrate { config } => {
-            let cfg = match load(&config) {
-                Ok((cfg, _)) => cfg,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            match migrate(&cfg.store_url).await {
-                Ok(()) => {
-                    println!(
-                        "migrated {}",
-                        cfg.store_url.split('@').next_back().unwrap_or_default()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+        } => common::check(&config),
+        Command::Migrate { config } => common::migrate(&config).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(common::Failure::Config(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
+        Err(common::Failure::Run(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+        Err(common::Failure::Silent) => ExitCode::FAILURE,
     }
-}
-
-fn load(path: &std::path::Path) -> Result<(bank::Config, bank::Registry), bank::Error> {
-    let _ = bank::compiled_providers();
-    let env = bank::config::ProcessEnv;
-    let cfg = bank::Config::from_file(path)?;
-    let registry = bank::Registry::from_config(&cfg, &env)?;
-    Ok((cfg, registry))
-}
-
-async fn migrate(url: &str) -> Result<(), bank::Error> {
-    let store = bank::store_backends::open(url).await?;
-    store.migrate().await
 }

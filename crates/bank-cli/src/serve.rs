@@ -1,0 +1,149 @@
+//! `bank serve`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bank::config::ProcessEnv;
+use bank::{Config, Engine, NoHooks, Registry};
+use bank_server::{AdminUser, ServerSettings};
+use secrecy::SecretString;
+
+use crate::common::Failure;
+use crate::demo::demo_config;
+
+fn random_hex(bytes: usize) -> String {
+    let v: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+    hex::encode(v)
+}
+
+/// The installation secret of the demo, kept in the data directory so that forms signed
+/// before a restart still verify after it.
+fn demo_secret(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("installation.secret");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        if s.trim().len() >= 32 {
+            return Ok(s.trim().to_string());
+        }
+    }
+    let secret = random_hex(32);
+    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(secret)
+}
+
+pub(crate) async fn run(
+    config: Option<&Path>,
+    data_dir: &Path,
+    listen: Option<String>,
+) -> Result<(), Failure> {
+    let _ = bank::compiled_providers();
+    let (cfg, mut settings, demo) = match config {
+        Some(path) => {
+            let cfg = Config::from_file(path)?;
+            let settings = ServerSettings::from_config(&cfg, &ProcessEnv)?;
+            (cfg, settings, None)
+        }
+        None => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))
+                .map_err(Failure::Run)?;
+            let listen = listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into());
+            let store = format!("sqlite://{}", data_dir.join("bank.db").display());
+            let secret = demo_secret(data_dir).map_err(Failure::Run)?;
+            let cfg = Config::parse(
+                &demo_config(&secret, &format!("http://{listen}"), &store),
+                "<demo>",
+                &ProcessEnv,
+            )?;
+            let password = random_hex(8);
+            let token = random_hex(16);
+            let settings = ServerSettings {
+                listen,
+                api_tokens: vec![SecretString::from(token.clone())],
+                admins: vec![AdminUser::with_password(
+                    "admin",
+                    &SecretString::from(password.clone()),
+                )
+                .map_err(|e| Failure::Run(anyhow::anyhow!(e)))?],
+                ..ServerSettings::default()
+            };
+            (cfg, settings, Some((password, token)))
+        }
+    };
+    if let Some(l) = listen {
+        settings.listen = l;
+    }
+    let registry = Registry::from_config(&cfg, &ProcessEnv)?;
+    let store = bank::store_backends::open(&cfg.store_url)
+        .await
+        .map_err(|e| Failure::Run(e.into()))?;
+    let engine = Arc::new(
+        Engine::open(
+            store,
+            registry,
+            Arc::new(NoHooks),
+            &cfg.installation,
+            cfg.engine.clone(),
+        )
+        .await
+        .map_err(|e| Failure::Run(e.into()))?,
+    );
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))
+        .map_err(Failure::Run)?;
+    let url = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| Failure::Run(e.into()))?
+    );
+    println!(
+        "bank is serving on {url}  (store {})",
+        bank::config::redact_url(&cfg.store_url)
+    );
+    if let Some((password, token)) = &demo {
+        println!("  admin:     {url}/admin   user admin   password {password}");
+        println!("  API token: {token}");
+        println!("  try:       curl -s -H 'Authorization: Bearer {token}' -d '{{\"amount\":\"12.50\"}}' {url}/api/transactions");
+        println!("             then open {url}/pay/<reference> and pay with the simulation");
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(engine.clone().run_outbox_worker(Duration::from_secs(5), {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }));
+    let router = bank_server::router(engine, settings);
+    bank_server::serve(listener, router, shutdown_signal())
+        .await
+        .map_err(|e| Failure::Run(e.into()))?;
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    println!("bank stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
