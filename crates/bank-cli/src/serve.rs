@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bank::config::ProcessEnv;
-use bank::{Config, Engine, NoHooks, Registry};
+use bank::{Config, Engine, HookChain, NoHooks, Registry};
 use bank_server::{AdminUser, ServerSettings};
 use secrecy::SecretString;
 
@@ -80,6 +80,15 @@ pub(crate) async fn run(
         settings.listen = l;
     }
     let registry = Registry::from_config(&cfg, &ProcessEnv)?;
+    let mut hooks: Vec<Arc<dyn bank::Hooks>> = Vec::new();
+    if let Some(cb) = bank_server::CallbackHooks::from_config(&cfg, &ProcessEnv)? {
+        hooks.push(Arc::new(cb));
+    }
+    let hooks: Arc<dyn bank::Hooks> = if hooks.is_empty() {
+        Arc::new(NoHooks)
+    } else {
+        Arc::new(HookChain(hooks))
+    };
     let store = bank::store_backends::open(&cfg.store_url)
         .await
         .map_err(|e| Failure::Run(e.into()))?;
@@ -87,7 +96,7 @@ pub(crate) async fn run(
         Engine::open(
             store,
             registry,
-            Arc::new(NoHooks),
+            hooks,
             &cfg.installation,
             cfg.engine.clone(),
         )

@@ -271,6 +271,80 @@ pub async fn dispatch(hooks: &dyn Hooks, call: &HookCall) -> Result<(), Error> {
     }
 }
 
+/// Several hook implementations as one (HTTP callbacks and e-mail, say). Event hooks are
+/// called on each in order and stop at the first error (the outbox retries the whole hook:
+/// each member sees the same idempotency key again); for query hooks the first answer wins.
+#[derive(Clone, Default)]
+pub struct HookChain(pub Vec<std::sync::Arc<dyn Hooks>>);
+
+impl fmt::Debug for HookChain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HookChain({} members)", self.0.len())
+    }
+}
+
+macro_rules! chain_impl {
+    ($($name:ident),*) => {
+        #[async_trait]
+        impl Hooks for HookChain {
+            $(async fn $name(&self, call: &HookCall) -> Result<(), Error> {
+                for h in &self.0 {
+                    h.$name(call).await?;
+                }
+                Ok(())
+            })*
+
+            async fn redirige_apres_retour(&self, tx: &Transaction, page: ReturnPage) -> Option<String> {
+                for h in &self.0 {
+                    if let Some(u) = h.redirige_apres_retour(tx, page).await {
+                        return Some(u);
+                    }
+                }
+                None
+            }
+
+            async fn renseigner_facturation(&self, tx: &Transaction) -> Option<Billing> {
+                for h in &self.0 {
+                    if let Some(b) = h.renseigner_facturation(tx).await {
+                        return Some(b);
+                    }
+                }
+                None
+            }
+
+            async fn decrire_echeance(&self, tx: &Transaction) -> Option<Echeance> {
+                for h in &self.0 {
+                    if let Some(e) = h.decrire_echeance(tx).await {
+                        return Some(e);
+                    }
+                }
+                None
+            }
+
+            async fn preparer_echeance(&self, first: &Transaction) -> Option<NewTransaction> {
+                match self.0.first() {
+                    Some(h) => h.preparer_echeance(first).await,
+                    None => NoHooks.preparer_echeance(first).await,
+                }
+            }
+        }
+    };
+}
+
+chain_impl!(
+    traiter_reglement,
+    pre_facturer,
+    facturer,
+    notifier,
+    reglement_en_attente,
+    reglement_en_echec,
+    traiter_impaye,
+    traiter_remboursement,
+    activer_abonnement,
+    renouveler_abonnement,
+    resilier
+);
+
 /// Hooks that do nothing (a host that only reads the store).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoHooks;

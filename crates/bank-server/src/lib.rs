@@ -25,6 +25,7 @@
 mod admin;
 mod api;
 mod auth;
+pub mod callbacks;
 mod error;
 mod metrics;
 mod notify;
@@ -42,6 +43,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use callbacks::CallbackHooks;
 pub use error::ServerError;
 pub use settings::{AdminUser, ServerSettings};
 
