@@ -72,6 +72,7 @@ pub(crate) fn check(path: &Path) -> Result<(), Failure> {
     let (cfg, registry) = load(path)?;
     bank_server::ServerSettings::from_config(&cfg, &ProcessEnv)?;
     bank_server::CallbackHooks::from_config(&cfg, &ProcessEnv)?;
+    bank_server::EmailHooks::from_config(&cfg, &ProcessEnv)?;
     for a in registry.all() {
         let i = a.info();
         println!(

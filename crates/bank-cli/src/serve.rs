@@ -84,6 +84,10 @@ pub(crate) async fn run(
     if let Some(cb) = bank_server::CallbackHooks::from_config(&cfg, &ProcessEnv)? {
         hooks.push(Arc::new(cb));
     }
+    let email = bank_server::EmailHooks::from_config(&cfg, &ProcessEnv)?;
+    if let Some(m) = &email {
+        hooks.push(Arc::new(m.clone()));
+    }
     let hooks: Arc<dyn bank::Hooks> = if hooks.is_empty() {
         Arc::new(NoHooks)
     } else {
@@ -128,6 +132,9 @@ pub(crate) async fn run(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     }));
+    if let Some(mail) = email {
+        tokio::spawn(daily_summaries(engine.clone(), mail, stop_rx.clone()));
+    }
     let router = bank_server::router(engine, settings);
     bank_server::serve(listener, router, shutdown_signal())
         .await
@@ -154,5 +161,30 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+/// Sends yesterday's summary just after each midnight (UTC) until told to stop.
+async fn daily_summaries(
+    engine: Arc<Engine>,
+    mail: bank_server::EmailHooks,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let now = chrono::Utc::now();
+        let next = (now.date_naive() + chrono::Duration::days(1))
+            .and_hms_opt(0, 5, 0)
+            .unwrap_or_default()
+            .and_utc();
+        let wait = (next - now).to_std().unwrap_or(Duration::from_secs(60));
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        let day = chrono::Utc::now().date_naive() - chrono::Duration::days(1);
+        match mail.send_daily_summary(&engine, day).await {
+            Ok(n) => tracing::info!(%day, payments = n, "daily summary sent"),
+            Err(e) => tracing::error!(%day, error = %e, "daily summary not sent"),
+        }
     }
 }

@@ -26,6 +26,7 @@ mod admin;
 mod api;
 mod auth;
 pub mod callbacks;
+pub mod email;
 mod error;
 mod metrics;
 mod notify;
@@ -44,6 +45,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use callbacks::CallbackHooks;
+pub use email::EmailHooks;
 pub use error::ServerError;
 pub use settings::{AdminUser, ServerSettings};
 
