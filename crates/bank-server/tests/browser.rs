@@ -1,0 +1,235 @@
+//! A payer and a treasurer in a real browser: headless Chromium driven through WebDriver
+//! (Debian's `chromium` and `chromium-driver`, installed by `.ci/run`). Without them:
+//! SKIPPED. Screenshots go to `target/browser-artifacts/`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bank_core::config::ProcessEnv;
+use bank_core::{Config, Engine, Registry, Status};
+use bank_server::{router, AdminUser, ServerSettings};
+use fantoccini::{ClientBuilder, Locator};
+use secrecy::SecretString;
+
+const TOKEN: &str = "browser-api-token-0123456789abcdef";
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-artifacts");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
+    let (Ok(driver_bin), Ok(chromium)) = (which("chromedriver"), which("chromium")) else {
+        eprintln!("SKIPPED (browser): chromium and chromedriver not installed (bash .ci/run installs them)");
+        return;
+    };
+    // The service, on loopback.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let _ = bank::compiled_providers();
+    let text = format!(
+        "[installation]\nid = \"web\"\nsecret = \"browser-secret-0123456789\"\nbase_url = \"{base}\"\n\
+         [[instance]]\nid = \"simu\"\nprovider = \"simu\"\norder = 1\n\
+         [[instance]]\nid = \"cheque\"\nprovider = \"cheque\"\norder = 2\n[instance.options]\npayee = \"Association\"\naddress = \"1 rue de la Paix\"\n"
+    );
+    let config = Config::parse(&text, "<browser>", &ProcessEnv).unwrap();
+    let registry = Registry::from_config(&config, &ProcessEnv).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = bank_store::open(&format!("sqlite://{}", dir.path().join("b.db").display()))
+        .await
+        .unwrap();
+    let engine = Arc::new(
+        Engine::open(
+            store,
+            registry,
+            Arc::new(bank_core::NoHooks),
+            &config.installation,
+            config.engine.clone(),
+        )
+        .await
+        .unwrap(),
+    );
+    let settings = ServerSettings {
+        api_tokens: vec![SecretString::from(TOKEN)],
+        admins: vec![
+            AdminUser::with_password("treasurer", &SecretString::from("s3cret-pass")).unwrap(),
+        ],
+        ..ServerSettings::default()
+    };
+    tokio::spawn(bank_server::serve(
+        listener,
+        router(engine.clone(), settings),
+        std::future::pending(),
+    ));
+
+    // Two transactions through the JSON API.
+    let http = reqwest::Client::new();
+    let mut refs = Vec::new();
+    for amount in ["25.00", "40.00"] {
+        let r: serde_json::Value = http
+            .post(format!("{base}/api/transactions"))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({ "amount": amount, "force": true }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        refs.push(r["reference"].as_str().unwrap().to_string());
+    }
+
+    // The browser.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _driver = Driver(
+        Command::new(driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=420,900"],
+        }),
+    );
+    let c = ClientBuilder::native()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("WebDriver session");
+    let shot = |name: &'static str| {
+        let c = c.clone();
+        async move {
+            let png = c.screenshot().await.unwrap();
+            std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
+        }
+    };
+
+    // Payer 1: the simulation, success.
+    c.goto(&format!("{base}/pay/{}", refs[0])).await.unwrap();
+    shot("1-payment-page").await;
+    c.find(Locator::XPath(
+        "//button[contains(., 'Simulate a successful payment')]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    c.wait()
+        .for_element(Locator::XPath("//h1[contains(., 'Payment received')]"))
+        .await
+        .unwrap();
+    shot("2-paid").await;
+
+    // Payer 2: a cheque.
+    c.goto(&format!("{base}/pay/{}", refs[1])).await.unwrap();
+    c.find(Locator::XPath(
+        "//button[contains(., 'I will send a cheque')]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    c.wait()
+        .for_element(Locator::XPath("//h1[contains(., 'Payment pending')]"))
+        .await
+        .unwrap();
+    shot("3-cheque-pending").await;
+
+    // The treasurer.
+    c.goto(&format!("{base}/admin")).await.unwrap();
+    c.find(Locator::Css("input[name=user]"))
+        .await
+        .unwrap()
+        .send_keys("treasurer")
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys("s3cret-pass")
+        .await
+        .unwrap();
+    c.find(Locator::XPath("//button[contains(., 'Sign in')]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::XPath("//h1[contains(., 'Transactions')]"))
+        .await
+        .unwrap();
+    let list = c.source().await.unwrap();
+    assert!(list.contains(&refs[0]) && list.contains(&refs[1]));
+    shot("4-admin-list").await;
+    c.find(Locator::LinkText(&refs[1]))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::XPath("//button[contains(., 'Mark received')]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::XPath(
+            "//dd[@class='status' and normalize-space()='ok']",
+        ))
+        .await
+        .unwrap();
+    shot("5-cheque-received").await;
+    c.close().await.unwrap();
+
+    assert_eq!(
+        engine.transaction(&refs[0]).await.unwrap().status,
+        Status::Ok
+    );
+    assert_eq!(
+        engine.transaction(&refs[1]).await.unwrap().status,
+        Status::Ok
+    );
+}
+
+fn which(bin: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+        .ok_or(())
+}
