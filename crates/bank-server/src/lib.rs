@@ -32,6 +32,7 @@ mod metrics;
 mod notify;
 mod pages;
 mod settings;
+pub mod terminal;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,7 @@ pub use callbacks::CallbackHooks;
 pub use email::EmailHooks;
 pub use error::ServerError;
 pub use settings::{AdminUser, ServerSettings};
+pub use terminal::{TerminalPort, TerminalRefusal};
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -58,16 +60,28 @@ pub struct AppState {
     pub settings: Arc<ServerSettings>,
     /// Metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// Counter card terminals, when the binary has them.
+    pub terminals: Option<Arc<dyn TerminalPort>>,
 }
 
 /// Builds the router over `engine` with `settings`.
 pub fn router(engine: Arc<Engine>, settings: ServerSettings) -> Router {
+    router_with(engine, settings, None)
+}
+
+/// The same, with counter card terminals behind `/api/terminal/…`.
+pub fn router_with(
+    engine: Arc<Engine>,
+    settings: ServerSettings,
+    terminals: Option<Arc<dyn TerminalPort>>,
+) -> Router {
     let body_limit = settings.body_limit_bytes;
     let timeout = Duration::from_secs(settings.request_timeout_seconds);
     let state = AppState {
         engine,
         settings: Arc::new(settings),
         metrics: Arc::new(metrics::Metrics::new()),
+        terminals,
     };
     let header = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
@@ -81,6 +95,8 @@ pub fn router(engine: Arc<Engine>, settings: ServerSettings) -> Router {
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/transactions", post(api::create).get(api::list))
         .route("/api/transactions/{reference}", get(api::show))
+        .route("/api/terminal/{instance}/charge", post(terminal::charge))
+        .route("/api/terminal/{instance}/resolve", post(terminal::resolve))
         .route("/admin", get(admin::list))
         .route("/admin/login", get(admin::login_page).post(admin::login))
         .route("/admin/logout", post(admin::logout))
