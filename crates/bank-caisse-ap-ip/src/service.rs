@@ -31,7 +31,7 @@ use bank_core::{
     Channel, Effect, Engine, HttpMethod, Money, Notification, NotificationResult, Outcome, Status,
     Transaction, Verified,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::acquirer::{describe, settings_from_options, PROVIDER};
@@ -108,8 +108,9 @@ pub struct ChargeReport {
     pub received: String,
 }
 
-/// What the cashier read on the terminal after an unknown outcome.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// What the cashier read on the terminal after an unknown outcome. As JSON:
+/// `{"word": "approved", "authorisation": "123456"}` or `{"word": "declined", "note": "…"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "word", rename_all = "snake_case")]
 pub enum CashierWord {
     /// The receipt says approved, with this authorisation number.

@@ -596,6 +596,20 @@ fn configuration_errors_name_the_option() {
     assert!(bad("host = \"10.0.0.5\"\ncolour = \"red\"").contains("unknown option"));
 }
 
+#[test]
+fn cashier_word_from_json() {
+    let w: CashierWord =
+        serde_json::from_str(r#"{"word":"approved","authorisation":"123456"}"#).unwrap();
+    assert_eq!(
+        w,
+        CashierWord::Approved {
+            authorisation: "123456".into()
+        }
+    );
+    let w: CashierWord = serde_json::from_str(r#"{"word":"declined","note":null}"#).unwrap();
+    assert_eq!(w, CashierWord::Declined { note: None });
+}
+
 /// The HTTP server runs these in handlers on a multi-threaded runtime: they must be `Send`.
 #[allow(dead_code)]
 fn futures_are_send(s: &TerminalService) {
