@@ -14,6 +14,8 @@ pub(crate) enum Failure {
     Run(anyhow::Error),
     /// Already reported on stdout (a rejected notification): exit 1.
     Silent,
+    /// Already reported, with this exit code (`bank terminal pay`).
+    Code(u8),
 }
 
 impl From<bank::Error> for Failure {

@@ -10,9 +10,18 @@ use bank::{
     PaymentRequest, Registry, Transaction,
 };
 
-/// The demo configuration: every offline provider and the simulation, test mode.
-pub(crate) fn demo_config(secret: &str, base_url: &str, store_url: &str) -> String {
-    format!(
+/// The demo configuration: every offline provider and the simulation, test mode, and a
+/// counter terminal when an emulator listens on `terminal_port`.
+pub(crate) fn demo_config(
+    secret: &str,
+    base_url: &str,
+    store_url: &str,
+    terminal_port: Option<u16>,
+) -> String {
+    let terminal = terminal_port
+        .map(|p| format!("\n[[instance]]\nid = \"comptoir\"\nprovider = \"caisse-ap-ip\"\norder = 5\n[instance.options]\nhost = \"127.0.0.1\"\nport = \"{p}\"\n"))
+        .unwrap_or_default();
+    let base = format!(
         r#"
 [installation]
 id = "demo"
@@ -49,7 +58,8 @@ id = "gratuit"
 provider = "gratuit"
 order = 4
 "#
-    )
+    );
+    base + &terminal
 }
 
 /// A host that prints each hook it receives.
@@ -153,6 +163,7 @@ pub(crate) async fn run(data_dir: &Path) -> anyhow::Result<()> {
         "demo-secret-not-for-production",
         "http://127.0.0.1:8080",
         &url,
+        None,
     );
     let config = Config::parse(&text, "<demo>", &ProcessEnv)?;
     let registry = Registry::from_config(&config, &ProcessEnv)?;

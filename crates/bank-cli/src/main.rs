@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod common;
 mod demo;
 mod serve;
+mod terminal;
 mod tools;
 mod transactions;
 
@@ -50,6 +51,11 @@ enum Command {
     Transactions {
         #[command(subcommand)]
         command: transactions::TxCommand,
+    },
+    /// The counter card terminal (Caisse-AP over TCP): charge an amount, or emulate one.
+    Terminal {
+        #[command(subcommand)]
+        command: terminal::TerminalCommand,
     },
     /// Prints what an instance would send for an amount (the form, URL or instructions).
     Request(tools::RequestArgs),
@@ -120,6 +126,7 @@ async fn run(command: Command) -> ExitCode {
         } => serve::run(config.as_deref(), &data_dir, listen).await,
         Command::Demo { data_dir } => demo::run(&data_dir).await.map_err(common::Failure::Run),
         Command::Transactions { command } => transactions::run(command).await,
+        Command::Terminal { command } => terminal::run(command).await,
         Command::Request(args) => tools::request(args).await,
         Command::Verify(args) => tools::verify(args).await,
         Command::Providers => {
@@ -142,5 +149,6 @@ async fn run(command: Command) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(common::Failure::Silent) => ExitCode::FAILURE,
+        Err(common::Failure::Code(c)) => ExitCode::from(c),
     }
 }

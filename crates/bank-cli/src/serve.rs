@@ -43,6 +43,7 @@ pub(crate) async fn run(
     listen: Option<String>,
 ) -> Result<(), Failure> {
     let _ = bank::compiled_providers();
+    let mut emulators = Vec::new();
     let (cfg, mut settings, demo) = match config {
         Some(path) => {
             let cfg = Config::from_file(path)?;
@@ -56,8 +57,19 @@ pub(crate) async fn run(
             let listen = listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into());
             let store = format!("sqlite://{}", data_dir.join("bank.db").display());
             let secret = demo_secret(data_dir).map_err(Failure::Run)?;
+            // The demo's counter terminal: an emulator on loopback, for the life of the server.
+            let emulator = bank::caisse_ap_ip::emulator::start(Default::default())
+                .await
+                .map_err(|e| Failure::Run(e.into()))?;
+            let terminal_port = emulator.port();
+            emulators.push(emulator);
             let cfg = Config::parse(
-                &demo_config(&secret, &format!("http://{listen}"), &store),
+                &demo_config(
+                    &secret,
+                    &format!("http://{listen}"),
+                    &store,
+                    Some(terminal_port),
+                ),
                 "<demo>",
                 &ProcessEnv,
             )?;
@@ -135,12 +147,27 @@ pub(crate) async fn run(
     if let Some(mail) = email {
         tokio::spawn(daily_summaries(engine.clone(), mail, stop_rx.clone()));
     }
-    let router = bank_server::router(engine, settings);
+    let terminals =
+        bank::caisse_ap_ip::TerminalService::from_config(engine.clone(), &cfg, &ProcessEnv)
+            .map_err(|e| Failure::Config(e.to_string()))?;
+    let terminal_ids: Vec<String> = terminals.instances().map(str::to_string).collect();
+    let terminals: Option<Arc<dyn bank_server::TerminalPort>> =
+        (!terminal_ids.is_empty()).then(|| {
+            Arc::new(crate::terminal::Terminals(terminals)) as Arc<dyn bank_server::TerminalPort>
+        });
+    if let (Some((_, token)), Some(id)) = (&demo, terminal_ids.first()) {
+        println!("  terminal:  {id} (an emulator on 127.0.0.1; amounts ending in 51 are refused)");
+        println!("             curl -s -H 'Authorization: Bearer {token}' -d '{{\"reference\":\"<reference>\"}}' {url}/api/terminal/{id}/charge");
+    }
+    let router = bank_server::router_with(engine, settings, terminals);
     bank_server::serve(listener, router, shutdown_signal())
         .await
         .map_err(|e| Failure::Run(e.into()))?;
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    for e in emulators {
+        e.shutdown().await;
+    }
     println!("bank stopped");
     Ok(())
 }

@@ -84,6 +84,16 @@ pub fn router_with(
         terminals,
     };
     let header = axum::http::HeaderName::from_static("x-request-id");
+    // A charge waits for the card: the terminal routes get the terminal's deadline.
+    let terminal_timeout = Duration::from_secs(state.settings.terminal_timeout_seconds);
+    let terminal_routes = Router::new()
+        .route("/api/terminal/{instance}/charge", post(terminal::charge))
+        .route("/api/terminal/{instance}/resolve", post(terminal::resolve))
+        .with_state(state.clone())
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            terminal_timeout,
+        ));
     Router::new()
         .route("/", get(pages::home))
         .route("/pay/{reference}", get(pages::payment_page))
@@ -95,8 +105,6 @@ pub fn router_with(
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/transactions", post(api::create).get(api::list))
         .route("/api/transactions/{reference}", get(api::show))
-        .route("/api/terminal/{instance}/charge", post(terminal::charge))
-        .route("/api/terminal/{instance}/resolve", post(terminal::resolve))
         .route("/admin", get(admin::list))
         .route("/admin/login", get(admin::login_page).post(admin::login))
         .route("/admin/logout", post(admin::logout))
@@ -105,11 +113,12 @@ pub fn router_with(
         .route("/admin/notification/{id}", get(admin::notification))
         .route("/health", get(metrics::health))
         .route("/metrics", get(metrics::metrics))
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .merge(terminal_routes)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .with_state(state)
         .layer(RequestBodyLimitLayer::new(body_limit))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req

@@ -106,8 +106,9 @@ pub(crate) async fn payment_page(
         html! {
             h1 { "Payment of " (tx.amount) }
             p { "Reference " code { (tx.reference) } }
-            @if choices.is_empty() { p.err { "No means of payment is available for this amount." } }
-            @for c in &choices {
+            @if choices.iter().all(|c| matches!(c.request, PaymentRequest::Terminal { .. })) { p.err { "No means of payment is available for this amount." } }
+            // Terminals are for the counter's point of sale, not for payers on the web.
+            @for c in choices.iter().filter(|c| !matches!(c.request, PaymentRequest::Terminal { .. })) {
                 section aria-label=(c.instance.caption) {
                     h2 { (c.instance.caption) }
                     (request(&c.request))

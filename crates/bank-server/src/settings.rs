@@ -69,6 +69,9 @@ pub struct ServerSettings {
     pub session_seconds: i64,
     /// Cookies only over HTTPS (set in production behind TLS).
     pub secure_cookies: bool,
+    /// Longest terminal charge, seconds: above the terminals' deadline (180 s by default).
+    /// A reverse proxy in front must allow as much.
+    pub terminal_timeout_seconds: u64,
 }
 
 impl fmt::Debug for ServerSettings {
@@ -93,6 +96,7 @@ impl Default for ServerSettings {
             request_timeout_seconds: 30,
             session_seconds: 8 * 3600,
             secure_cookies: false,
+            terminal_timeout_seconds: 200,
         }
     }
 }
@@ -144,6 +148,11 @@ impl ServerSettings {
                         s.session_seconds = *n
                     }
                     ("secure_cookies", toml::Value::Boolean(b)) => s.secure_cookies = *b,
+                    ("terminal_timeout_seconds", toml::Value::Integer(n))
+                        if (10..=900).contains(n) =>
+                    {
+                        s.terminal_timeout_seconds = n.unsigned_abs()
+                    }
                     _ => return Err(err(&key, format!("unknown key or bad value {v}"))),
                 }
             }

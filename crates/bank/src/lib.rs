@@ -11,12 +11,16 @@
 //! | `virement` | payment by bank transfer                         |
 //! | `gratuit`  | zero-amount validation                           |
 //! | `simu`     | development simulation (refuses live mode)       |
+//! | `caisse-ap-ip` | counter card terminal over TCP (Caisse-AP)   |
+//! | `sandbox`  | local emulators (the terminal emulator)          |
 //! | `full`     | all of the above                                 |
 
 #![forbid(unsafe_code)]
 
 pub use bank_core::*;
 
+#[cfg(feature = "caisse-ap-ip")]
+pub use bank_caisse_ap_ip as caisse_ap_ip;
 #[cfg(feature = "cheque")]
 pub use bank_cheque as cheque;
 #[cfg(feature = "gratuit")]
@@ -43,6 +47,8 @@ pub fn compiled_providers() -> Vec<&'static str> {
     std::hint::black_box(bank_simu::describe as fn() -> ProviderDescription);
     #[cfg(feature = "virement")]
     std::hint::black_box(bank_virement::describe as fn() -> ProviderDescription);
+    #[cfg(feature = "caisse-ap-ip")]
+    std::hint::black_box(bank_caisse_ap_ip::describe as fn() -> ProviderDescription);
     bank_core::registry::factories()
         .iter()
         .map(|f| f.name)
