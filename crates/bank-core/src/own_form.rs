@@ -97,3 +97,35 @@ pub fn verify(n: &Notification, ctx: &VerifyContext, instance: &str) -> Result<O
         amount,
     })
 }
+
+/// Verifies a post of the single confirmation button `choice` of an offline instance
+/// (cheque, transfer) and turns it into a verified `outcome` carrying the form's amount.
+///
+/// # Errors
+/// [`Error::Verification`] for a bad token or another choice.
+pub fn verify_confirmation(
+    n: &Notification,
+    ctx: &VerifyContext,
+    instance: &str,
+    choice: &str,
+    outcome: crate::acquirer::Outcome,
+) -> Result<crate::acquirer::Verified, Error> {
+    let post = verify(n, ctx, instance)?;
+    if post.choice != choice {
+        return Err(Error::verification(
+            instance,
+            format!("unexpected choice {:?}", post.choice),
+        ));
+    }
+    let mut v = crate::acquirer::Verified::new(Some(post.reference), outcome);
+    v.amount = Some(post.amount);
+    Ok(v)
+}
+
+/// The refund of an offline means: nothing is sent anywhere, staff sends the money back.
+pub fn manual_refund() -> crate::acquirer::OperationResult {
+    crate::acquirer::OperationResult {
+        provider_reference: None,
+        manual: true,
+    }
+}

@@ -156,16 +156,7 @@ impl Acquirer for Virement {
     }
 
     async fn verify(&self, n: &Notification, ctx: &VerifyContext) -> Result<Verified, Error> {
-        let post = own_form::verify(n, ctx, &self.info.id)?;
-        if post.choice != "attente" {
-            return Err(Error::verification(
-                &self.info.id,
-                format!("unexpected choice {:?}", post.choice),
-            ));
-        }
-        let mut v = Verified::new(Some(post.reference), Outcome::Waiting);
-        v.amount = Some(post.amount);
-        Ok(v)
+        own_form::verify_confirmation(n, ctx, &self.info.id, "attente", Outcome::Waiting)
     }
 
     async fn refund(
@@ -174,10 +165,7 @@ impl Acquirer for Virement {
         _amount: bank_core::Money,
         _key: &str,
     ) -> Result<OperationResult, Error> {
-        Ok(OperationResult {
-            provider_reference: None,
-            manual: true,
-        })
+        Ok(own_form::manual_refund())
     }
 }
 
