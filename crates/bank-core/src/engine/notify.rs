@@ -117,20 +117,18 @@ impl Engine {
             now: self.clock.now(),
             signer: self.signer.clone(),
         };
-        let stored = without_credentials(&n);
-        let record = |verdict, reason: Option<String>, event_id: Option<String>| NewNotification {
-            instance: instance.to_string(),
-            raw: stored.clone(),
-            verdict,
-            reason,
-            event_id,
-        };
         let v = match acq.verify(&n, &ctx).await {
             Ok(v) => v,
             Err(e @ Error::Verification { .. }) => {
                 tracing::warn!(instance, error = %e, "notification rejected");
                 self.store
-                    .record_notification(&record(Verdict::Rejected, Some(e.to_string()), None))
+                    .record_notification(&to_record(
+                        instance,
+                        &n,
+                        Verdict::Rejected,
+                        Some(e.to_string()),
+                        None,
+                    ))
                     .await?;
                 return Ok(NotificationResult::without_tx(
                     Effect::Rejected {
@@ -163,13 +161,9 @@ impl Engine {
             .ok_or_else(|| Error::UnknownInstance {
                 instance: instance.to_string(),
             })?;
-        let stored = without_credentials(n);
-        let record = |verdict, reason: Option<String>, event_id: Option<String>| NewNotification {
-            instance: instance.to_string(),
-            raw: stored.clone(),
-            verdict,
-            reason,
-            event_id,
+        // One record is made per notification, whichever path it takes.
+        let record = |verdict, reason: Option<String>, event_id: Option<String>| {
+            to_record(instance, n, verdict, reason, event_id)
         };
 
         let foreign = v
@@ -391,6 +385,23 @@ pub(super) fn effect_of(c: &Committed, tx: &Transaction) -> Effect {
 /// Headers that carry credentials of whoever sent the request (a browser's cookies) are
 /// not evidence of a payment and must not sit in an append-only table.
 const UNSTORED_HEADERS: [&str; 3] = ["cookie", "authorization", "proxy-authorization"];
+
+/// The stored form of a notification: credentials stripped, verdict attached.
+fn to_record(
+    instance: &str,
+    n: &Notification,
+    verdict: Verdict,
+    reason: Option<String>,
+    event_id: Option<String>,
+) -> NewNotification {
+    NewNotification {
+        instance: instance.to_string(),
+        raw: without_credentials(n),
+        verdict,
+        reason,
+        event_id,
+    }
+}
 
 fn without_credentials(n: &Notification) -> Notification {
     let mut stored = n.clone();
