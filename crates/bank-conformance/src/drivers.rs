@@ -5,6 +5,11 @@ use bank_core::{own_form, Notification, Transaction};
 
 use crate::harness::Harness;
 
+#[cfg(feature = "paybox")]
+pub mod paybox;
+#[cfg(feature = "stripe")]
+pub mod stripe;
+
 /// What a payer can do on a provider's page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PayerAction {
@@ -23,8 +28,9 @@ pub enum PayerAction {
 pub trait Driver: Send + Sync {
     /// Provider name.
     fn provider(&self) -> &'static str;
-    /// Instance options for the test configuration.
-    fn options(&self) -> Vec<(&'static str, &'static str)>;
+    /// Instance options for the test configuration. Values are owned: a hosted provider's
+    /// driver points them at the sandbox it started on an ephemeral loopback port.
+    fn options(&self) -> Vec<(&'static str, String)>;
     /// What a payer can do with this provider.
     fn actions(&self) -> Vec<PayerAction>;
     /// The notification the provider (or the payer's browser) sends when the payer takes
@@ -36,6 +42,15 @@ pub trait Driver: Send + Sync {
         tx: &Transaction,
         action: PayerAction,
     ) -> Result<Notification, String>;
+    /// The notification the provider sends when a payment already made on `tx` is reversed
+    /// (a chargeback, a rejected SEPA debit). `None` when the provider never reverses one.
+    async fn late_failure(
+        &self,
+        _h: &Harness,
+        _tx: &Transaction,
+    ) -> Result<Option<Notification>, String> {
+        Ok(None)
+    }
     /// A copy of `n` altered in transit (signature no longer matches).
     fn tamper(&self, n: &Notification) -> Notification {
         let mut t = n.clone();
@@ -60,8 +75,11 @@ impl Driver for OwnFormDriver {
     fn provider(&self) -> &'static str {
         self.provider
     }
-    fn options(&self) -> Vec<(&'static str, &'static str)> {
-        self.options.clone()
+    fn options(&self) -> Vec<(&'static str, String)> {
+        self.options
+            .iter()
+            .map(|(k, v)| (*k, (*v).to_owned()))
+            .collect()
     }
     fn actions(&self) -> Vec<PayerAction> {
         self.choices.iter().map(|(a, _)| *a).collect()

@@ -49,7 +49,7 @@ impl Harness {
             p = driver.provider()
         );
         for (k, v) in driver.options() {
-            text.push_str(&format!("{k} = {}\n", toml_string(v)));
+            text.push_str(&format!("{k} = {}\n", toml_string(&v)));
         }
         let config =
             Config::parse(&text, "<conformance>", &ProcessEnv).map_err(|e| e.to_string())?;

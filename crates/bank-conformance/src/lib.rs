@@ -21,12 +21,14 @@ pub use scenarios::{run, Scenario, Verdict, SCENARIOS};
 
 /// Every driver compiled in, one per provider.
 pub fn all_drivers() -> Vec<Box<dyn Driver>> {
-    vec![
+    #[allow(unused_mut)]
+    let mut drivers: Vec<Box<dyn Driver>> = vec![
         Box::new(drivers::cheque()),
         Box::new(drivers::virement()),
         Box::new(drivers::gratuit()),
         Box::new(drivers::simu()),
-    ]
+    ];
+    drivers
 }
 
 /// Generates one `#[tokio::test]` per scenario for a driver (ripgrep's `rgtest!` idea:

@@ -619,12 +619,39 @@ pub static SCENARIOS: &[Scenario] = &[
     scenario!(
         late_failure,
         "a failure after ok (SEPA rejected, chargeback) is a real transition",
-        |_d, _h, caps| {
+        |d, h, caps| {
+            let Some(tx) = paid_transaction(d, h, &caps).await? else {
+                return Ok(Verdict::NotApplicable(
+                    "cannot bring a transaction to ok".into(),
+                ));
+            };
             // Offline and simulated providers have no way to reverse a payment.
-            let _ = caps;
-            Ok(Verdict::NotApplicable(
-                "the provider never reverses a payment".into(),
-            ))
+            let Some(n) = d.late_failure(h, &tx).await? else {
+                return Ok(Verdict::NotApplicable(
+                    "the provider never reverses a payment".into(),
+                ));
+            };
+            h.notify(n.clone()).await?;
+            h.deliver().await?;
+            let t = h.reload(&tx).await?;
+            check!(
+                t.status == Status::Echec,
+                "status {} after a reversal",
+                t.status
+            );
+            check!(
+                h.hooks.count(HookName::TraiterImpaye) == 1,
+                "traiter_impaye called {} times",
+                h.hooks.count(HookName::TraiterImpaye)
+            );
+            // The provider retries its notification: no second transition, no second hook.
+            h.notify(n).await?;
+            h.deliver().await?;
+            check!(
+                h.hooks.count(HookName::TraiterImpaye) == 1,
+                "traiter_impaye repeated on a replayed reversal"
+            );
+            Ok(Verdict::Passed)
         }
     ),
     scenario!(

@@ -644,4 +644,39 @@ pub trait Acquirer: Send + Sync + fmt::Debug {
             operation: "cancel",
         })
     }
+    /// Debits the next instalment of a subscription from the payer's registered card or
+    /// mandate (`first.subscription_id`), for providers where the merchant initiates each
+    /// debit (Paybox Direct Plus). `instalment` is the transaction `preparer_echeance` made;
+    /// `key` is stable for it: send it as the provider's idempotency key or question number
+    /// seed where there is one.
+    ///
+    /// Return a [`Verified`] whose outcome is [`Outcome::InstalmentPaid`] (with the amount)
+    /// or [`Outcome::InstalmentFailed`] when the provider answered; an error when the
+    /// outcome is unknown (the instalment stays in `commande` for staff to check).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] by default.
+    async fn charge_instalment(
+        &self,
+        _first: &Transaction,
+        _instalment: &Transaction,
+        _key: &str,
+    ) -> Result<Verified, Error> {
+        Err(Error::Unsupported {
+            instance: self.info().id.clone(),
+            operation: "charge_instalment",
+        })
+    }
+
+    /// Ends a subscription at the provider (Stripe: cancel the subscription; Paybox: delete
+    /// the subscriber). `first` is the subscription's first transaction.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] by default.
+    async fn cancel_subscription(&self, _first: &Transaction) -> Result<OperationResult, Error> {
+        Err(Error::Unsupported {
+            instance: self.info().id.clone(),
+            operation: "cancel_subscription",
+        })
+    }
 }

@@ -12,7 +12,9 @@
 //! | `gratuit`  | zero-amount validation                           |
 //! | `simu`     | development simulation (refuses live mode)       |
 //! | `caisse-ap-ip` | counter card terminal over TCP (Caisse-AP)   |
-//! | `sandbox`  | local emulators (the terminal emulator)          |
+//! | `stripe`   | Stripe Checkout, webhooks, refunds, subscriptions |
+//! | `paybox`   | Paybox System, signed IPN, Paybox Direct         |
+//! | `sandbox`  | local emulators (terminal, Stripe, Paybox)       |
 //! | `full`     | all of the above                                 |
 
 #![forbid(unsafe_code)]
@@ -25,10 +27,14 @@ pub use bank_caisse_ap_ip as caisse_ap_ip;
 pub use bank_cheque as cheque;
 #[cfg(feature = "gratuit")]
 pub use bank_gratuit as gratuit;
+#[cfg(feature = "paybox")]
+pub use bank_paybox as paybox;
 #[cfg(feature = "simu")]
 pub use bank_simu as simu;
 #[cfg(feature = "store")]
 pub use bank_store as store_backends;
+#[cfg(feature = "stripe")]
+pub use bank_stripe as stripe;
 #[cfg(feature = "virement")]
 pub use bank_virement as virement;
 

@@ -8,6 +8,7 @@
 mod manual;
 mod notify;
 mod outbox;
+mod recurring;
 
 use std::fmt;
 use std::sync::Arc;

@@ -155,6 +155,18 @@ impl Engine {
         n: &Notification,
         v: crate::acquirer::Verified,
     ) -> Result<NotificationResult, Error> {
+        self.settle(instance, n, v, None).await
+    }
+
+    /// [`Engine::settle_verified`], with the instalment's transaction already made when the
+    /// merchant initiated the debit (`prepared`).
+    pub(super) async fn settle(
+        &self,
+        instance: &str,
+        n: &Notification,
+        v: crate::acquirer::Verified,
+        prepared: Option<Transaction>,
+    ) -> Result<NotificationResult, Error> {
         let acq = self
             .registry
             .get(instance)
@@ -235,7 +247,7 @@ impl Engine {
                 let paid = v.outcome == Outcome::InstalmentPaid;
                 return match self.store.transaction_by_reference(&reference).await? {
                     Some(first) => {
-                        self.instalment(first, intent, paid, v.amount, v.reply)
+                        self.instalment(first, intent, paid, v.amount, v.reply, prepared)
                             .await
                     }
                     None => {
@@ -310,19 +322,12 @@ impl Engine {
         paid: bool,
         amount: Option<Money>,
         reply: Reply,
+        prepared: Option<Transaction>,
     ) -> Result<NotificationResult, Error> {
-        let Some(new) = self.hooks.preparer_echeance(&first).await else {
-            // Nothing is stored: the provider's retry gives the host another chance.
-            tracing::error!(reference = %first.reference, "preparer_echeance returned nothing: instalment not recorded, provider will retry");
-            return Err(Error::hook(
-                "preparer_echeance",
-                format!(
-                    "returned no transaction for the subscription of {}",
-                    first.reference
-                ),
-            ));
+        let child = match prepared {
+            Some(child) => child,
+            None => self.prepare_instalment(&first).await?,
         };
-        let child = self.inserer_transaction(new).await?;
         intent.check_amount = amount;
         if paid {
             intent.event = Some(Event::Pay);
@@ -346,6 +351,25 @@ impl Engine {
             return Ok(self.result(Effect::Duplicate, reply, &first));
         }
         self.finish(committed, tx, &child.reference, reply).await
+    }
+
+    /// Asks the host for the instalment's transaction (`preparer_echeance`) and stores it.
+    pub(super) async fn prepare_instalment(
+        &self,
+        first: &Transaction,
+    ) -> Result<Transaction, Error> {
+        let Some(new) = self.hooks.preparer_echeance(first).await else {
+            // Nothing is stored: the provider's retry gives the host another chance.
+            tracing::error!(reference = %first.reference, "preparer_echeance returned nothing: instalment not recorded, provider will retry");
+            return Err(Error::hook(
+                "preparer_echeance",
+                format!(
+                    "returned no transaction for the subscription of {}",
+                    first.reference
+                ),
+            ));
+        };
+        self.inserer_transaction(new).await
     }
 
     fn result(&self, effect: Effect, reply: Reply, tx: &Transaction) -> NotificationResult {

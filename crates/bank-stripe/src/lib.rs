@@ -1,0 +1,5 @@
+//! # bank-stripe
+//!
+//! Stripe for the bank payments workspace (work in progress).
+
+#![forbid(unsafe_code)]
