@@ -546,3 +546,42 @@ backend_test!(
         ts.cleanup().await;
     }
 );
+
+backend_test!(
+    counters_never_repeat_under_concurrency,
+    |b: Backend| async move {
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let store = ts.store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                for _ in 0..25 {
+                    got.push(store.next_counter("paybox:1999888:20261124").await.unwrap());
+                }
+                got
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all.sort_unstable();
+        assert_eq!(
+            all,
+            (1..=200).collect::<Vec<i64>>(),
+            "each value handed out once"
+        );
+        assert_eq!(
+            ts.store
+                .next_counter("paybox:1999888:20261125")
+                .await
+                .unwrap(),
+            1,
+            "counters are independent by name"
+        );
+        ts.cleanup().await;
+    }
+);

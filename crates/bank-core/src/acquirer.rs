@@ -565,11 +565,33 @@ pub struct InstanceInfo {
     pub caption: String,
 }
 
+/// What the engine lends to acquirers that need more than their options: the store's
+/// counters (Paybox Direct numbers each question, unique per site and day) and the clock.
+#[derive(Clone)]
+pub struct Services {
+    /// The transaction store (use [`crate::Store::next_counter`]; leave transactions to
+    /// the engine).
+    pub store: std::sync::Arc<dyn crate::store::Store>,
+    /// The engine's clock.
+    pub clock: std::sync::Arc<dyn crate::clock::Clock>,
+}
+
+impl fmt::Debug for Services {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Services").finish_non_exhaustive()
+    }
+}
+
 /// A payment provider instance. See the module documentation.
 #[async_trait]
 pub trait Acquirer: Send + Sync + fmt::Debug {
     /// Who this instance is.
     fn info(&self) -> &InstanceInfo;
+
+    /// Receives the engine's services when the engine opens (and again when its clock is
+    /// replaced: keep the last). Acquirers built without an engine (`bank request`,
+    /// `bank verify`) never receive them and must say so if an operation needs them.
+    fn attach(&self, _services: &Services) {}
 
     /// What it can do.
     fn capabilities(&self) -> Capabilities;

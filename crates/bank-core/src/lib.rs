@@ -39,7 +39,7 @@ pub mod transaction;
 pub use acquirer::{
     Acquirer, Capabilities, Channel, Form, HttpMethod, InstanceInfo, InstanceUrls, Mode,
     Notification, OperationResult, Outcome, ParamKind, Parameter, PaymentContext, PaymentRequest,
-    ProviderDescription, RefundSupport, Reply, Verified, VerifyContext,
+    ProviderDescription, RefundSupport, Reply, Services, Verified, VerifyContext,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, EngineSettings, Installation, InstanceConfig, Options};

@@ -355,6 +355,10 @@ pub trait Store: Send + Sync + Debug {
     /// Outbox counts.
     async fn outbox_stats(&self) -> Result<OutboxStats, Error>;
 
+    /// The next value (1, 2, …) of the counter `name`, committed before it is returned:
+    /// concurrent callers, on one server or several, never get the same value.
+    async fn next_counter(&self, name: &str) -> Result<i64, Error>;
+
     /// How many transactions per status and instance (`mode`), for metrics.
     async fn counts(&self) -> Result<Vec<(Status, Option<String>, i64)>, Error>;
 }

@@ -750,6 +750,20 @@ macro_rules! store_impl {
                         .map_err(StoreError::query("count outbox"))?;
                     Ok(OutboxStats { pending, dead })
                 }
+
+                async fn next_counter(&self, name: &str) -> Result<i64, bank_core::Error> {
+                    // One statement: the row lock of the upsert serialises concurrent callers.
+                    let value: i64 = sqlx::query_scalar(
+                        "INSERT INTO bank_counters (name, value) VALUES ($1, 1) \
+                         ON CONFLICT (name) DO UPDATE SET value = bank_counters.value + 1 \
+                         RETURNING value",
+                    )
+                    .bind(name)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(StoreError::query("next counter"))?;
+                    Ok(value)
+                }
             }
         }
     };

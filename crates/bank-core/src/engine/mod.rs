@@ -155,7 +155,7 @@ impl Engine {
                 configured: installation.id.clone(),
             });
         }
-        Ok(Engine {
+        let engine = Engine {
             store,
             registry,
             hooks,
@@ -165,13 +165,26 @@ impl Engine {
             base_url: installation.base_url.clone(),
             signer: FormSigner::new(installation.secret.clone()),
             wake: Arc::new(Notify::new()),
-        })
+        };
+        engine.attach_services();
+        Ok(engine)
     }
 
     /// Replaces the clock (tests).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self.attach_services();
         self
+    }
+
+    fn attach_services(&self) {
+        let services = crate::acquirer::Services {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+        };
+        for acq in self.registry.all() {
+            acq.attach(&services);
+        }
     }
 
     /// The store.
