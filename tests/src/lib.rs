@@ -4,6 +4,8 @@
 //! PostgreSQL tests read `BANK_TEST_POSTGRES_URL`; without it they print that they were
 //! skipped and pass.
 
+pub mod served;
+
 use std::sync::Arc;
 
 use bank_core::config::{Config, ProcessEnv};

@@ -61,8 +61,43 @@ impl Acquirer for Scripted {
             .map(|a| Money::from_minor(a.parse().unwrap(), Currency::EUR).unwrap());
         v.event_id = n.field("event");
         v.authorisation = n.field("auth");
+        v.subscription_id = n.field("token");
         v.reply = Reply::ok_text("OK");
         Ok(v)
+    }
+    async fn charge_instalment(
+        &self,
+        first: &Transaction,
+        instalment: &Transaction,
+        key: &str,
+    ) -> Result<Verified, Error> {
+        assert_eq!(
+            key, instalment.reference,
+            "the instalment's key is its reference"
+        );
+        assert_eq!(first.subscription_id.as_deref(), Some("card_1"));
+        let paid = self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        let mut v = Verified::new(
+            None,
+            if paid {
+                Outcome::InstalmentPaid
+            } else {
+                Outcome::InstalmentFailed
+            },
+        );
+        v.amount = Some(instalment.amount);
+        v.authorisation = Some("auth-2".into());
+        v.detail = serde_json::json!({ "answer": if paid { "00000" } else { "00021" } });
+        Ok(v)
+    }
+    async fn cancel_subscription(
+        &self,
+        _first: &Transaction,
+    ) -> Result<bank_core::OperationResult, Error> {
+        Ok(bank_core::OperationResult {
+            provider_reference: Some("sub_deleted".into()),
+            manual: false,
+        })
     }
     async fn refund(
         &self,
@@ -1055,5 +1090,100 @@ backend_test!(
             1
         );
         ts.cleanup().await;
+    }
+);
+
+// Merchant-initiated debits (Paybox Direct Plus): the engine asks the host for the
+// instalment, the acquirer debits the registered card, the answer takes the notification
+// path; a refusal ends the subscription; cancelling calls resilier.
+backend_test!(merchant_initiated_instalments, |b: Backend| async move {
+    let Some(ts) = TestStore::new(b).await else {
+        return;
+    };
+    let hooks = Arc::new(RecordingHooks::new());
+    let engine = scripted_engine(&ts, hooks.clone()).await;
+    let first = eur(&engine, 1500, true).await;
+    let r = first.reference.as_str();
+    assert!(
+        matches!(
+            engine.charge_instalment(r).await,
+            Err(Error::NotAllowed { .. })
+        ),
+        "nothing to debit before the first payment registered a card"
+    );
+    engine
+        .handle_notification(
+            "psp",
+            scripted_post(&[
+                ("ref", r),
+                ("outcome", "paid"),
+                ("amount", "1500"),
+                ("sig", "good"),
+                ("token", "card_1"),
+            ]),
+        )
+        .await
+        .unwrap();
+    let paid = engine.charge_instalment(r).await.unwrap();
+    assert_eq!(
+        paid.effect,
+        Effect::Transitioned {
+            from: Status::Commande,
+            to: Status::Ok
+        }
+    );
+    let child = engine
+        .transaction(paid.reference.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(child.parent_reference.as_deref(), Some(r));
+    assert_eq!(child.authorisation.as_deref(), Some("auth-2"));
+    let refused = engine.charge_instalment(r).await.unwrap();
+    assert_eq!(refused.status, Some(Status::Echec));
+    let ended = engine.cancel_subscription(r, "staff").await.unwrap();
+    assert_eq!(ended.status, Status::Ok, "the first payment stays paid");
+    engine.deliver_pending().await.unwrap();
+    assert_eq!(hooks.count(HookName::RenouvelerAbonnement), 1);
+    assert_eq!(hooks.count(HookName::ReglementEnEchec), 1);
+    assert_eq!(hooks.count(HookName::Resilier), 2, "refusal, then cancel");
+    let plain = eur(&engine, 900, false).await;
+    assert!(matches!(
+        engine.cancel_subscription(&plain.reference, "staff").await,
+        Err(Error::NotAllowed { .. })
+    ));
+    ts.cleanup().await;
+});
+
+// A failing hook keeps the hooks delivered before it: the retry starts at the failed one.
+backend_test!(
+    hook_failure_keeps_earlier_hooks_delivered,
+    |b: Backend| async move {
+        let Some(s) = Setup::new(b).await else { return };
+        s.hooks.fail(HookName::Facturer, 1);
+        let tx = s.tx(1000).await;
+        s.engine
+            .handle_notification("simu", s.simu_post(&tx, "ok").await)
+            .await
+            .unwrap();
+        let first = s.engine.deliver_pending().await.unwrap();
+        assert_eq!((first.delivered, first.retried), (2, 1));
+        s.clock.advance(chrono::Duration::minutes(10));
+        let second = s.engine.deliver_pending().await.unwrap();
+        assert_eq!(second.delivered, 2, "facturer and notifier only");
+        assert_eq!(s.hooks.count(HookName::TraiterReglement), 1);
+        assert_eq!(s.hooks.count(HookName::PreFacturer), 1);
+        let facturer: Vec<u32> = s
+            .hooks
+            .calls()
+            .into_iter()
+            .filter(|c| c.hook == HookName::Facturer)
+            .map(|c| c.attempt)
+            .collect();
+        assert_eq!(
+            facturer,
+            vec![2],
+            "the failed call is not recorded; the retry is attempt 2"
+        );
+        s.ts.cleanup().await;
     }
 );

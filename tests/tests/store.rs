@@ -455,8 +455,12 @@ backend_test!(
             "stale claim refused"
         );
         assert!(!ts.store.renew_claim(t2_row, after).await.unwrap());
-        assert!(!ts.store.hook_failed(t2_row, "late", None).await.unwrap());
-        assert!(ts.store.hook_failed(t2_again, "boom", None).await.unwrap());
+        assert!(!ts.store.hook_failed(t2_row, 0, "late", None).await.unwrap());
+        assert!(ts
+            .store
+            .hook_failed(t2_again, 0, "boom", None)
+            .await
+            .unwrap());
         assert_eq!(ts.store.outbox_stats().await.unwrap().dead, 1);
         ts.cleanup().await;
     }
@@ -489,7 +493,7 @@ backend_test!(
         assert_eq!(claimed.len(), 1);
         assert!(ts
             .store
-            .hook_failed(&claimed[0], "host down", None)
+            .hook_failed(&claimed[0], 0, "host down", None)
             .await
             .unwrap());
         let later = now + Duration::hours(1);

@@ -4,6 +4,8 @@
 //!   on any failure.
 //! - `cargo xtask bench`: the settlement benchmark beside its SQL baseline (set
 //!   `BANK_TEST_POSTGRES_URL` to include PostgreSQL); see docs/BENCHMARKS.md.
+//! - `cargo xtask bench notify`: signed notifications over HTTP (wrk) against a release
+//!   `bank serve`, beside the database's own ceiling (SQLite UPDATE loop, pgbench -N).
 
 use std::process::{Command, ExitCode};
 
@@ -43,6 +45,9 @@ fn main() -> ExitCode {
             c.args(&args[1..]);
             run(c)
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("notify") => {
+            bench_notify(&args[2..])
+        }
         Some("bench") => {
             let mut c = cargo();
             c.args([
@@ -59,8 +64,42 @@ fn main() -> ExitCode {
             run(c)
         }
         _ => {
-            eprintln!("usage: cargo xtask <conformance|bench> [args]");
+            eprintln!("usage: cargo xtask <conformance|bench [notify]> [args]");
             ExitCode::from(2)
         }
     }
+}
+
+/// Builds the release `bank` binary, then runs the HTTP benchmark against it.
+fn bench_notify(rest: &[String]) -> ExitCode {
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "bank-cli",
+        "--bin",
+        "bank",
+    ]);
+    if run(build) != ExitCode::SUCCESS {
+        return ExitCode::FAILURE;
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").to_string());
+    let mut c = cargo();
+    c.args([
+        "run",
+        "--quiet",
+        "--release",
+        "-p",
+        "bank-e2e",
+        "--bin",
+        "notify-bench",
+        "--",
+        "--bank-bin",
+    ]);
+    c.arg(format!("{target}/release/bank"));
+    c.args(rest);
+    run(c)
 }

@@ -332,11 +332,12 @@ pub trait Store: Send + Sync + Debug {
         lease_until: DateTime<Utc>,
     ) -> Result<bool, Error>;
 
-    /// Marks a row's current hook failed: retried at `retry_at`, or dead when `None`.
-    /// Returns false when the claim was lost.
+    /// Marks hook `index` of a claimed row failed (the hooks before it were delivered):
+    /// retried at `retry_at`, or dead when `None`. Returns false when the claim was lost.
     async fn hook_failed(
         &self,
         item: &OutboxItem,
+        index: usize,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<bool, Error>;

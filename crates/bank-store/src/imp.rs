@@ -677,18 +677,22 @@ macro_rules! store_impl {
                 async fn hook_failed(
                     &self,
                     item: &OutboxItem,
+                    index: usize,
                     error: &str,
                     retry_at: Option<DateTime<Utc>>,
                 ) -> Result<bool, bank_core::Error> {
+                    // A hook reached without a write since the claim counts its first attempt.
                     let r = sqlx::query(
                         "UPDATE bank_outbox SET locked_until_ms = NULL, last_error = $1, \
-                         due_ms = COALESCE($2, due_ms), dead = ($2 IS NULL) \
+                         due_ms = COALESCE($2, due_ms), dead = ($2 IS NULL), \
+                         attempts = CASE WHEN next_hook = $5 THEN attempts ELSE 1 END, next_hook = $5 \
                          WHERE id = $3 AND claim_token = $4 AND delivered_ms IS NULL",
                     )
                     .bind(error)
                     .bind(retry_at.map(ms))
                     .bind(item.id)
                     .bind(item.claim_token)
+                    .bind(i32::try_from(index).unwrap_or(i32::MAX))
                     .execute(&self.pool)
                     .await
                     .map_err(StoreError::query("mark hook failed"))?;

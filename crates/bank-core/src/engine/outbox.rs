@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::Engine;
@@ -35,25 +35,18 @@ impl Engine {
         let mut report = DeliveryReport::default();
         let lease = Duration::seconds(self.settings.hook_lease_seconds);
         for _ in 0..MAX_ROUNDS {
+            let claimed_until = self.clock.now() + lease;
             let items = self
                 .store
-                .claim_hooks(self.clock.now(), self.clock.now() + lease, BATCH)
+                .claim_hooks(self.clock.now(), claimed_until, BATCH)
                 .await?;
             if items.is_empty() {
                 break;
             }
-            for (n, item) in items.into_iter().enumerate() {
-                // Rows later in the batch waited for the earlier ones: renew their claim
-                // (refused if it ran out and another worker took the row).
-                if n > 0
-                    && !self
-                        .store
-                        .renew_claim(&item, self.clock.now() + lease)
-                        .await?
-                {
-                    continue;
-                }
-                self.deliver_row(&item, &mut report).await?;
+            for item in items {
+                // Every row of the batch holds the claim's lease; rows later in the batch
+                // have less of it left, which deliver_row checks before each hook.
+                self.deliver_row(&item, claimed_until, &mut report).await?;
             }
         }
         Ok(report)
@@ -61,13 +54,40 @@ impl Engine {
 
     /// Delivers the hooks of one claimed row in order, from its cursor; stops at the first
     /// failure (later hooks of the change wait) or when the claim is lost.
+    ///
+    /// A successful hook is not recorded on its own: the row is written once, when done.
+    /// Before a hook whose longest call could outlast the lease, the progress so far is
+    /// written and the lease extended, so no other worker takes the row while a hook runs.
+    /// A crash between hooks delivers the earlier hooks of the row again, with the same
+    /// idempotency keys: at least once, as documented.
     async fn deliver_row(
         &self,
         item: &OutboxItem,
+        mut leased_until: DateTime<Utc>,
         report: &mut DeliveryReport,
     ) -> Result<(), Error> {
         let lease = Duration::seconds(self.settings.hook_lease_seconds);
+        // The longest a hook call may take, with a second of margin for the write.
+        let longest = Duration::seconds(self.settings.hook_timeout_seconds + 1);
         for index in item.next..item.hooks.len() {
+            let now = self.clock.now();
+            if now + longest > leased_until {
+                let kept = if index == item.next {
+                    self.store.renew_claim(item, now + lease).await?
+                } else {
+                    self.store
+                        .hook_delivered(item, index - 1, false, now, now + lease)
+                        .await?
+                };
+                if !kept {
+                    tracing::warn!(
+                        row = item.id,
+                        "outbox claim lost during delivery; another worker goes on"
+                    );
+                    return Ok(());
+                }
+                leased_until = now + lease;
+            }
             let hook = item.hooks[index];
             let call = HookCall {
                 hook,
@@ -78,17 +98,17 @@ impl Engine {
             };
             match self.call_hook(&call).await {
                 Ok(()) => {
-                    let last = index + 1 == item.hooks.len();
-                    let now = self.clock.now();
-                    if !self
-                        .store
-                        .hook_delivered(item, index, last, now, now + lease)
-                        .await?
-                    {
-                        tracing::warn!(key = %call.idempotency_key, "outbox claim lost during delivery; another worker goes on");
-                        return Ok(());
-                    }
                     report.delivered += 1;
+                    if index + 1 == item.hooks.len() {
+                        let now = self.clock.now();
+                        if !self
+                            .store
+                            .hook_delivered(item, index, true, now, now + lease)
+                            .await?
+                        {
+                            tracing::warn!(key = %call.idempotency_key, "outbox claim lost during delivery; another worker goes on");
+                        }
+                    }
                 }
                 Err(e) => {
                     let retry_at = (call.attempt < self.settings.hook_max_attempts).then(|| {
@@ -104,7 +124,7 @@ impl Engine {
                         report.dead += 1;
                     }
                     self.store
-                        .hook_failed(item, &e.to_string(), retry_at)
+                        .hook_failed(item, index, &e.to_string(), retry_at)
                         .await?;
                     return Ok(());
                 }
