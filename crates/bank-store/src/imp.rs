@@ -280,6 +280,7 @@ macro_rules! store_impl {
                 }
 
                 async fn claim_installation(&self, id: &str) -> Result<String, bank_core::Error> {
+                    let _turn = self.write_turn().await;
                     sqlx::query("INSERT INTO bank_meta (key, value) VALUES ('installation_id', $1) ON CONFLICT (key) DO NOTHING")
                         .bind(id)
                         .execute(&self.pool)
@@ -299,6 +300,7 @@ macro_rules! store_impl {
                     now: DateTime<Utc>,
                     recycle_since: Option<DateTime<Utc>>,
                 ) -> Result<(Transaction, bool), bank_core::Error> {
+                    let _turn = self.write_turn().await;
                     let fingerprint = new.fingerprint();
                     let mut db = self.begin().await?;
                     if let Some(since) = recycle_since {
@@ -456,6 +458,7 @@ macro_rules! store_impl {
                 }
 
                 async fn record_notification(&self, n: &NewNotification) -> Result<Option<i64>, bank_core::Error> {
+                    let _turn = self.write_turn().await;
                     Ok(insert_notification(&self.pool, n, None).await?)
                 }
 
@@ -495,6 +498,7 @@ macro_rules! store_impl {
                 }
 
                 async fn apply(&self, key: TxKey, now: DateTime<Utc>, planner: Planner<'_>) -> Result<Applied, bank_core::Error> {
+                    let _turn = self.write_turn().await;
                     let mut db = self.begin().await?;
                     let (column, id_value, ref_value) = match &key {
                         TxKey::Id(id) => ("id", Some(*id), None),
@@ -598,6 +602,7 @@ macro_rules! store_impl {
                     lease_until: DateTime<Utc>,
                     limit: u32,
                 ) -> Result<Vec<OutboxItem>, bank_core::Error> {
+                    let _turn = self.write_turn().await;
                     let mut db = self.begin().await?;
                     let rows = sqlx::query(&format!(
                         "UPDATE bank_outbox SET locked_until_ms = $2, attempts = attempts + 1, claim_token = $4 WHERE id IN ( \
@@ -655,6 +660,7 @@ macro_rules! store_impl {
                     now: DateTime<Utc>,
                     lease_until: DateTime<Utc>,
                 ) -> Result<bool, bank_core::Error> {
+                    let _turn = self.write_turn().await;
                     // The next hook of the row is attempted at once, in the same claim: attempt 1.
                     let r = sqlx::query(
                         "UPDATE bank_outbox SET next_hook = $1, attempts = 1, last_error = NULL, \
@@ -681,6 +687,7 @@ macro_rules! store_impl {
                     error: &str,
                     retry_at: Option<DateTime<Utc>>,
                 ) -> Result<bool, bank_core::Error> {
+                    let _turn = self.write_turn().await;
                     // A hook reached without a write since the claim counts its first attempt.
                     let r = sqlx::query(
                         "UPDATE bank_outbox SET locked_until_ms = NULL, last_error = $1, \
@@ -700,6 +707,7 @@ macro_rules! store_impl {
                 }
 
                 async fn renew_claim(&self, item: &OutboxItem, lease_until: DateTime<Utc>) -> Result<bool, bank_core::Error> {
+                    let _turn = self.write_turn().await;
                     let r = sqlx::query(
                         "UPDATE bank_outbox SET locked_until_ms = $1 WHERE id = $2 AND claim_token = $3 AND delivered_ms IS NULL",
                     )
@@ -713,6 +721,7 @@ macro_rules! store_impl {
                 }
 
                 async fn requeue_dead(&self, now: DateTime<Utc>) -> Result<u64, bank_core::Error> {
+                    let _turn = self.write_turn().await;
                     let r = sqlx::query(
                         "UPDATE bank_outbox SET dead = FALSE, attempts = 0, due_ms = $1, locked_until_ms = NULL WHERE dead",
                     )
@@ -756,6 +765,7 @@ macro_rules! store_impl {
                 }
 
                 async fn next_counter(&self, name: &str) -> Result<i64, bank_core::Error> {
+                    let _turn = self.write_turn().await;
                     // One statement: the row lock of the upsert serialises concurrent callers.
                     let value: i64 = sqlx::query_scalar(
                         "INSERT INTO bank_counters (name, value) VALUES ($1, 1) \

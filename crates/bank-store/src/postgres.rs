@@ -15,6 +15,11 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// PostgreSQL takes row locks itself: writers never queue in the process.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        None
+    }
+
     /// Connects to `url` (`postgres://user@host/db`).
     ///
     /// # Errors
