@@ -135,20 +135,19 @@ async fn main() {
         let mut server = ServerChild::start(&a.bank_bin, &p).await;
         let url = format!("{}/bank/simu/action", server.base_url);
         let mut peak = Load::default();
-        let mut peak_clients = 1;
         let mut rows = Vec::new();
         for (i, &clients) in a.levels.iter().enumerate() {
             let (file, n) = &files[i];
             let load = wrk(&script, &url, file, *n, clients, a.seconds, 0);
             if load.rate > peak.rate {
                 peak = load;
-                peak_clients = clients;
             }
             rows.push((clients, load));
         }
-        // Latency at half the peak rate: each connection waits between requests.
+        // Latency at half the peak rate, from 16 connections that each wait between
+        // requests (a site's traffic, not a queue kept full).
         let (file, n) = files.last().expect("half-rate bodies");
-        let clients = peak_clients.max(2);
+        let clients = 16;
         let target = peak.rate / 2.0;
         let pause_ms = ((clients as f64 * 1000.0 / target) as u64).max(1);
         let half = wrk(&script, &url, file, *n, clients, a.seconds, pause_ms);
