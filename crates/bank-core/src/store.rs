@@ -332,6 +332,11 @@ pub trait Store: Send + Sync + Debug {
         lease_until: DateTime<Utc>,
     ) -> Result<bool, Error>;
 
+    /// Marks claimed rows whose hooks were all delivered done, in one statement. Rows whose
+    /// claim was lost are left alone. Returns how many were marked.
+    async fn rows_delivered(&self, items: &[&OutboxItem], now: DateTime<Utc>)
+        -> Result<u64, Error>;
+
     /// Marks hook `index` of a claimed row failed (the hooks before it were delivered):
     /// retried at `retry_at`, or dead when `None`. Returns false when the claim was lost.
     async fn hook_failed(

@@ -680,6 +680,28 @@ macro_rules! store_impl {
                     Ok(r.rows_affected() == 1)
                 }
 
+                async fn rows_delivered(&self, items: &[&OutboxItem], now: DateTime<Utc>) -> Result<u64, bank_core::Error> {
+                    if items.is_empty() {
+                        return Ok(0);
+                    }
+                    let _turn = self.write_turn().await;
+                    // Ids and tokens come from the database as integers: no injection here.
+                    let pairs: Vec<String> = items
+                        .iter()
+                        .map(|i| format!("(id = {} AND claim_token = {})", i.id, i.claim_token))
+                        .collect();
+                    let r = sqlx::query(&format!(
+                        "UPDATE bank_outbox SET delivered_ms = $1, locked_until_ms = NULL, last_error = NULL \
+                         WHERE delivered_ms IS NULL AND ({})",
+                        pairs.join(" OR ")
+                    ))
+                    .bind(ms(now))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(StoreError::query("mark rows delivered"))?;
+                    Ok(r.rows_affected())
+                }
+
                 async fn hook_failed(
                     &self,
                     item: &OutboxItem,

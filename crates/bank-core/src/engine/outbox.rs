@@ -25,6 +25,8 @@ pub struct DeliveryReport {
 /// Upper bound of claim rounds in one run, so a run always ends.
 const MAX_ROUNDS: usize = 10_000;
 const BATCH: u32 = 64;
+/// How long a woken worker waits for more changes before claiming.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
 
 impl Engine {
     /// Delivers every due hook now, in rounds, until none is due (bounded).
@@ -43,17 +45,30 @@ impl Engine {
             if items.is_empty() {
                 break;
             }
-            for item in items {
-                // Every row of the batch holds the claim's lease; rows later in the batch
-                // have less of it left, which deliver_row checks before each hook.
-                self.deliver_row(&item, claimed_until, &mut report).await?;
+            // Every row of the batch holds the claim's lease; rows later in the batch have
+            // less of it left, which deliver_row checks before each hook. Rows whose hooks
+            // all succeeded are marked done together: one commit per batch, not per row;
+            // before the lease could run out, those done so far are marked at once (another
+            // worker would deliver them again).
+            let longest = Duration::seconds(self.settings.hook_timeout_seconds + 1);
+            let mut done = Vec::new();
+            for item in &items {
+                if !done.is_empty() && self.clock.now() + longest > claimed_until {
+                    self.store.rows_delivered(&done, self.clock.now()).await?;
+                    done.clear();
+                }
+                if self.deliver_row(item, claimed_until, &mut report).await? {
+                    done.push(item);
+                }
             }
+            self.store.rows_delivered(&done, self.clock.now()).await?;
         }
         Ok(report)
     }
 
     /// Delivers the hooks of one claimed row in order, from its cursor; stops at the first
-    /// failure (later hooks of the change wait) or when the claim is lost.
+    /// failure (later hooks of the change wait) or when the claim is lost. Returns true when
+    /// every hook was delivered: the caller marks the row done.
     ///
     /// A successful hook is not recorded on its own: the row is written once, when done.
     /// Before a hook whose longest call could outlast the lease, the progress so far is
@@ -65,7 +80,7 @@ impl Engine {
         item: &OutboxItem,
         mut leased_until: DateTime<Utc>,
         report: &mut DeliveryReport,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let lease = Duration::seconds(self.settings.hook_lease_seconds);
         // The longest a hook call may take, with a second of margin for the write.
         let longest = Duration::seconds(self.settings.hook_timeout_seconds + 1);
@@ -84,7 +99,7 @@ impl Engine {
                         row = item.id,
                         "outbox claim lost during delivery; another worker goes on"
                     );
-                    return Ok(());
+                    return Ok(false);
                 }
                 leased_until = now + lease;
             }
@@ -97,19 +112,7 @@ impl Engine {
                 attempt: if index == item.next { item.attempt } else { 1 },
             };
             match self.call_hook(&call).await {
-                Ok(()) => {
-                    report.delivered += 1;
-                    if index + 1 == item.hooks.len() {
-                        let now = self.clock.now();
-                        if !self
-                            .store
-                            .hook_delivered(item, index, true, now, now + lease)
-                            .await?
-                        {
-                            tracing::warn!(key = %call.idempotency_key, "outbox claim lost during delivery; another worker goes on");
-                        }
-                    }
-                }
+                Ok(()) => report.delivered += 1,
                 Err(e) => {
                     let retry_at = (call.attempt < self.settings.hook_max_attempts).then(|| {
                         let exp = call.attempt.saturating_sub(1).min(20);
@@ -126,11 +129,11 @@ impl Engine {
                     self.store
                         .hook_failed(item, index, &e.to_string(), retry_at)
                         .await?;
-                    return Ok(());
+                    return Ok(false);
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Calls a hook in its own task, with a timeout: a hook that panics or hangs fails
@@ -185,7 +188,11 @@ impl Engine {
             }
             tokio::select! {
                 () = &mut shutdown => break,
-                () = self.wake.notified() => {}
+                () = self.wake.notified() => {
+                    // Let the changes committing right now join this round: one claim and
+                    // one completion for them all, for a few milliseconds of hook latency.
+                    tokio::time::sleep(GATHER).await;
+                }
                 () = tokio::time::sleep(poll) => {}
             }
         }
