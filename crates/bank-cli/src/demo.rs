@@ -10,13 +10,15 @@ use bank::{
     PaymentRequest, Registry, Transaction,
 };
 
-/// The demo configuration: every offline provider and the simulation, test mode, and a
-/// counter terminal when an emulator listens on `terminal_port`.
+/// The demo configuration: every offline provider and the simulation, test mode, a
+/// counter terminal when an emulator listens on `terminal_port`, and `extra` instances
+/// (hosted providers on their local sandboxes).
 pub(crate) fn demo_config(
     secret: &str,
     base_url: &str,
     store_url: &str,
     terminal_port: Option<u16>,
+    extra: &str,
 ) -> String {
     let terminal = terminal_port
         .map(|p| format!("\n[[instance]]\nid = \"comptoir\"\nprovider = \"caisse-ap-ip\"\norder = 5\n[instance.options]\nhost = \"127.0.0.1\"\nport = \"{p}\"\n"))
@@ -59,7 +61,26 @@ provider = "gratuit"
 order = 4
 "#
     );
-    base + &terminal
+    base + &terminal + extra
+}
+
+/// One `[[instance]]` table with `options`, values as TOML strings.
+pub(crate) fn instance_toml(
+    id: &str,
+    provider: &str,
+    order: i32,
+    options: &[(String, String)],
+) -> String {
+    let mut t = format!(
+        "\n[[instance]]\nid = \"{id}\"\nprovider = \"{provider}\"\norder = {order}\nmode = \"test\"\n[instance.options]\n"
+    );
+    for (k, v) in options {
+        t.push_str(&format!(
+            "{k} = {}\n",
+            serde_json::to_string(v).unwrap_or_default()
+        ));
+    }
+    t
 }
 
 /// A host that prints each hook it receives.
@@ -164,6 +185,7 @@ pub(crate) async fn run(data_dir: &Path) -> anyhow::Result<()> {
         "http://127.0.0.1:8080",
         &url,
         None,
+        "",
     );
     let config = Config::parse(&text, "<demo>", &ProcessEnv)?;
     let registry = Registry::from_config(&config, &ProcessEnv)?;

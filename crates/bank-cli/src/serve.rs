@@ -11,7 +11,7 @@ use bank_server::{AdminUser, ServerSettings};
 use secrecy::SecretString;
 
 use crate::common::Failure;
-use crate::demo::demo_config;
+use crate::demo::{demo_config, instance_toml};
 
 fn random_hex(bytes: usize) -> String {
     let v: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
@@ -44,6 +44,7 @@ pub(crate) async fn run(
 ) -> Result<(), Failure> {
     let _ = bank::compiled_providers();
     let mut emulators = Vec::new();
+    let mut sandboxes = None;
     let (cfg, mut settings, demo) = match config {
         Some(path) => {
             let cfg = Config::from_file(path)?;
@@ -63,12 +64,29 @@ pub(crate) async fn run(
                 .map_err(|e| Failure::Run(e.into()))?;
             let terminal_port = emulator.port();
             emulators.push(emulator);
+            // The hosted providers' sandboxes, for the life of the server: Stripe sends its
+            // webhooks to our notify endpoint; Paybox posts its IPN where the form says.
+            let stripe =
+                bank::stripe::sandbox::Sandbox::spawn(bank::stripe::sandbox::SandboxConfig {
+                    webhook_url: Some(format!("http://{listen}/bank/stripe/notify")),
+                    sepa_after: Some(Duration::from_secs(10)),
+                    ..Default::default()
+                })
+                .map_err(|e| Failure::Run(e.into()))?;
+            let paybox = bank::paybox::sandbox::Sandbox::start(Default::default())
+                .map_err(|e| Failure::Run(e.into()))?;
+            let mut paybox_options = paybox.instance_options();
+            paybox_options.push(("default_email".into(), "payer@example.org".into()));
+            let hosted = instance_toml("stripe", "stripe", 6, &stripe.instance_options())
+                + &instance_toml("paybox", "paybox", 7, &paybox_options);
+            sandboxes = Some((stripe, paybox));
             let cfg = Config::parse(
                 &demo_config(
                     &secret,
                     &format!("http://{listen}"),
                     &store,
                     Some(terminal_port),
+                    &hosted,
                 ),
                 "<demo>",
                 &ProcessEnv,
@@ -159,6 +177,10 @@ pub(crate) async fn run(
         println!("  terminal:  {id} (an emulator on 127.0.0.1; amounts ending in 51 are refused)");
         println!("             curl -s -H 'Authorization: Bearer {token}' -d '{{\"reference\":\"<reference>\"}}' {url}/api/terminal/{id}/charge");
     }
+    if demo.is_some() && sandboxes.is_some() {
+        println!("  stripe:    a local Stripe sandbox; card 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined, 4000 0000 0000 3220 asks for 3-D Secure");
+        println!("  paybox:    a local Paybox sandbox; card 1111 2222 3333 4444 pays, 4000 0000 0000 0002 is refused");
+    }
     let router = bank_server::router_with(engine, settings, terminals);
     bank_server::serve(listener, router, shutdown_signal())
         .await
@@ -168,6 +190,7 @@ pub(crate) async fn run(
     for e in emulators {
         e.shutdown().await;
     }
+    drop(sandboxes);
     println!("bank stopped");
     Ok(())
 }

@@ -28,6 +28,10 @@ pub fn all_drivers() -> Vec<Box<dyn Driver>> {
         Box::new(drivers::gratuit()),
         Box::new(drivers::simu()),
     ];
+    #[cfg(feature = "stripe")]
+    drivers.push(Box::new(drivers::stripe::driver()));
+    #[cfg(feature = "paybox")]
+    drivers.push(Box::new(drivers::paybox::driver()));
     drivers
 }
 

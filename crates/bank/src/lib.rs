@@ -55,6 +55,10 @@ pub fn compiled_providers() -> Vec<&'static str> {
     std::hint::black_box(bank_virement::describe as fn() -> ProviderDescription);
     #[cfg(feature = "caisse-ap-ip")]
     std::hint::black_box(bank_caisse_ap_ip::describe as fn() -> ProviderDescription);
+    #[cfg(feature = "stripe")]
+    std::hint::black_box(bank_stripe::describe as fn() -> ProviderDescription);
+    #[cfg(feature = "paybox")]
+    std::hint::black_box(bank_paybox::describe as fn() -> ProviderDescription);
     bank_core::registry::factories()
         .iter()
         .map(|f| f.name)

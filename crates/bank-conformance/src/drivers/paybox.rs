@@ -1,13 +1,22 @@
 //! The Paybox driver: acts as payer and as Paybox through the local sandbox.
+//!
+//! The sandbox is started once per process on its own thread and runtime, so it outlives
+//! the runtimes of `#[tokio::test]`s and serves the matrix binary alike. For each payer
+//! action the driver builds the instance's real form, has the sandbox's hosted page check
+//! it (HMAC included) and take a test card, and returns the IPN the sandbox signed and
+//! sent, byte for byte, as Paybox sends it (a GET with the signed query). Refunds go
+//! through Paybox Direct against the same sandbox.
+
+use std::sync::OnceLock;
 
 use async_trait::async_trait;
-use bank_core::{Notification, Transaction};
+use bank::paybox::sandbox::{Sandbox, SandboxConfig, SandboxHandle, CARD_ACCEPTED, CARD_REFUSED};
+use bank_core::{Channel, HttpMethod, Notification, PaymentRequest, Transaction};
 
 use super::{Driver, PayerAction};
 use crate::harness::Harness;
 
-/// The Paybox driver (placeholder until the provider lands: no payer actions, so every
-/// scenario reports not applicable).
+/// The Paybox driver.
 #[derive(Debug, Default)]
 pub struct PayboxDriver;
 
@@ -16,23 +25,93 @@ pub fn driver() -> PayboxDriver {
     PayboxDriver
 }
 
+static SANDBOX: OnceLock<Result<SandboxHandle, String>> = OnceLock::new();
+
+/// The process's Paybox sandbox, started on first use.
+///
+/// # Errors
+/// Why it could not start.
+pub fn sandbox() -> Result<&'static SandboxHandle, String> {
+    SANDBOX
+        .get_or_init(|| {
+            Sandbox::start_in_thread(SandboxConfig::default()).map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
 #[async_trait]
 impl Driver for PayboxDriver {
     fn provider(&self) -> &'static str {
         "paybox"
     }
+
     fn options(&self) -> Vec<(&'static str, String)> {
-        vec![]
+        let Ok(s) = sandbox() else {
+            // The harness then fails on the missing options, naming them.
+            return vec![];
+        };
+        let mut options: Vec<(&'static str, String)> = Vec::new();
+        for (k, v) in s.instance_options() {
+            let key: &'static str = match k.as_str() {
+                "site" => "site",
+                "rang" => "rang",
+                "identifiant" => "identifiant",
+                "hmac_key" => "hmac_key",
+                "cle" => "cle",
+                "public_key" => "public_key",
+                "url" => "url",
+                "direct_url" => "direct_url",
+                "subscriptions" => "subscriptions",
+                _ => continue,
+            };
+            options.push((key, v));
+        }
+        // The harness's transactions carry no e-mail, and Paybox requires one.
+        options.push(("default_email", "payer@example.com".into()));
+        options
     }
+
     fn actions(&self) -> Vec<PayerAction> {
-        vec![]
+        // Cancelling on Paybox's page sends no IPN: only the browser comes back, and a
+        // browser return never settles anything.
+        vec![PayerAction::Pay, PayerAction::Refuse]
     }
+
     async fn notification(
         &self,
-        _h: &Harness,
-        _tx: &Transaction,
-        _action: PayerAction,
+        h: &Harness,
+        tx: &Transaction,
+        action: PayerAction,
     ) -> Result<Notification, String> {
-        Err("the paybox provider is not built yet".into())
+        let card = match action {
+            PayerAction::Pay => CARD_ACCEPTED,
+            PayerAction::Refuse => CARD_REFUSED,
+            other => return Err(format!("paybox has no payer action {other:?}")),
+        };
+        let s = sandbox()?;
+        let acq = h
+            .engine
+            .registry()
+            .get(&h.instance)
+            .ok_or("instance missing")?;
+        let mut ctx = h.engine.payment_context(tx, &h.instance).await;
+        // No HTTP server of ours runs here: the sandbox delivers the IPN to its own sink.
+        ctx.urls.notify_url = s.ipn_sink_url();
+        let PaymentRequest::Form(form) = acq
+            .payment_request(tx, &ctx)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Err("paybox did not answer a form".into());
+        };
+        let visit = s.visit(&form, Some(card)).await?;
+        let ipn = visit.ipn.ok_or("the sandbox sent no IPN")?;
+        if ipn.delivery != Ok(200) {
+            return Err(format!("IPN delivery: {:?}", ipn.delivery));
+        }
+        let mut n = Notification::new(Channel::Server, HttpMethod::Get, h.engine.now());
+        n.query = ipn.query;
+        Ok(n)
     }
 }

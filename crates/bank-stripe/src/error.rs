@@ -1,0 +1,150 @@
+//! The one error type of the crate, with structured fields.
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StripeError {
+    /// The `Stripe-Signature` header is missing.
+    #[error("no Stripe-Signature header")]
+    MissingSignature,
+    /// The `Stripe-Signature` header cannot be read.
+    #[error("malformed Stripe-Signature header: {reason}")]
+    BadHeader {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No `v1` signature of the header matches any configured secret.
+    #[error("no v1 signature matches a configured webhook secret")]
+    BadSignature,
+    /// The signature is older than the tolerance (a replay of an old delivery).
+    #[error(
+        "signature timestamp {timestamp} is {age} s old, beyond the tolerance of {tolerance} s"
+    )]
+    Stale {
+        /// The header's `t`.
+        timestamp: i64,
+        /// Seconds between `t` and now.
+        age: i64,
+        /// The tolerance, seconds.
+        tolerance: i64,
+    },
+    /// The body is not a Stripe event.
+    #[error("the body is not a Stripe event: {reason}")]
+    BadEvent {
+        /// Why.
+        reason: String,
+    },
+    /// An amount cannot be expressed in Stripe's unit for its currency, or comes back
+    /// from Stripe in a form ours cannot hold.
+    #[error("amount {amount} {currency} cannot be converted: {reason}")]
+    Amount {
+        /// The amount, as given.
+        amount: i64,
+        /// Currency code.
+        currency: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// Stripe does not take this currency (or we have not checked how it does).
+    #[error("currency {currency} is not supported by this provider")]
+    Currency {
+        /// Currency code as received.
+        currency: String,
+    },
+    /// An option is wrong (a live key in a test instance, say).
+    #[error("option {option}: {reason}")]
+    Config {
+        /// The option.
+        option: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// Stripe answered with an error object.
+    #[error("Stripe answered {status} {kind}{}: {message}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// `error.type`: `card_error`, `invalid_request_error`, `idempotency_error`,
+        /// `api_error`…
+        kind: String,
+        /// `error.code`.
+        code: Option<String>,
+        /// `error.decline_code`.
+        decline_code: Option<String>,
+        /// `error.message`.
+        message: String,
+        /// `Request-Id` of the answer, for Stripe's support.
+        request_id: Option<String>,
+    },
+    /// The request may or may not have reached Stripe (connection, time-out, 5xx after
+    /// every retry, an answer that is not JSON).
+    #[error("{operation}: outcome unknown after {attempts} attempt(s): {reason}")]
+    Unknown {
+        /// What was being done.
+        operation: &'static str,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last failure.
+        reason: String,
+    },
+    /// The sandbox could not start.
+    #[error("sandbox: {reason}")]
+    Sandbox {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl StripeError {
+    /// True when Stripe certainly did not act on the request: an error object for a
+    /// refused, invalid or rate-limited request (400, 401, 402, 403, 404, 429, idempotency
+    /// mismatch). A 409 (concurrent request on the same key) is not: the other request
+    /// may have acted.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, StripeError::Api { status, .. } if (400..500).contains(status) && *status != 409)
+    }
+
+    /// This error as a `bank_core` error of instance `instance`.
+    ///
+    /// Verification failures become [`bank_core::Error::Verification`]; API refusals are
+    /// provider errors that are not retryable (nothing happened at Stripe); everything
+    /// else is retryable (the outcome is unknown).
+    pub fn into_core(self, instance: &str) -> bank_core::Error {
+        match self {
+            StripeError::MissingSignature
+            | StripeError::BadHeader { .. }
+            | StripeError::BadSignature
+            | StripeError::Stale { .. }
+            | StripeError::BadEvent { .. } => {
+                bank_core::Error::verification(instance, self.to_string())
+            }
+            StripeError::Config { option, reason } => bank_core::Error::Config {
+                file: "<options>".into(),
+                key: format!("instance.{instance}.options.{option}"),
+                reason,
+            },
+            StripeError::Api { ref code, .. } => bank_core::Error::Provider {
+                instance: instance.to_string(),
+                code: code.clone(),
+                retryable: !self.is_refusal(),
+                message: self.to_string(),
+            },
+            StripeError::Amount { .. } | StripeError::Currency { .. } => {
+                bank_core::Error::Provider {
+                    instance: instance.to_string(),
+                    code: None,
+                    message: self.to_string(),
+                    retryable: false,
+                }
+            }
+            StripeError::Unknown { .. } | StripeError::Sandbox { .. } => {
+                bank_core::Error::Provider {
+                    instance: instance.to_string(),
+                    code: None,
+                    message: self.to_string(),
+                    retryable: true,
+                }
+            }
+        }
+    }
+}
