@@ -1,7 +1,9 @@
 //! The `stripe` provider: one instance per Stripe account and mode.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bank_core::{
     async_trait, Acquirer, Capabilities, Channel, Error, InstanceInfo, Mode, Money, Notification,
@@ -47,6 +49,12 @@ pub fn describe() -> ProviderDescription {
             Parameter::text("max_network_retries", "Retries of a failed API call (same idempotency key)")
                 .kind(ParamKind::Integer)
                 .default_value("2"),
+            Parameter::text(
+                "webhook_api_timeout_seconds",
+                "Longest time the API calls made while handling one webhook may take together, seconds (then Stripe is answered 5xx and redelivers)",
+            )
+            .kind(ParamKind::Integer)
+            .default_value("10"),
         ],
     }
 }
@@ -75,6 +83,9 @@ pub struct Settings {
     pub confirm_events: bool,
     /// Retry policy of API calls.
     pub retry: RetryPolicy,
+    /// Overall deadline of the API calls made while handling one webhook (confirmation,
+    /// look-up of the payment of a dispute or refund), retries included.
+    pub webhook_api_timeout: Duration,
 }
 
 impl fmt::Debug for Settings {
@@ -87,9 +98,15 @@ impl fmt::Debug for Settings {
             .field("tolerance_seconds", &self.tolerance_seconds)
             .field("confirm_events", &self.confirm_events)
             .field("retry", &self.retry)
+            .field("webhook_api_timeout", &self.webhook_api_timeout)
             .finish()
     }
 }
+
+/// Default of `webhook_api_timeout_seconds`: well under the time Stripe waits for a
+/// webhook's answer, so that a slow API makes us answer 5xx (and Stripe redeliver) rather
+/// than leave Stripe to time out.
+pub const DEFAULT_WEBHOOK_API_TIMEOUT: u64 = 10;
 
 fn cfg(option: &'static str, reason: impl Into<String>) -> StripeError {
     StripeError::Config {
@@ -167,6 +184,16 @@ impl Settings {
         if !(0..=10).contains(&retries) {
             return Err(cfg("max_network_retries", "between 0 and 10"));
         }
+        let webhook_api_timeout = int(
+            "webhook_api_timeout_seconds",
+            DEFAULT_WEBHOOK_API_TIMEOUT as i64,
+        )?;
+        if !(1..=60).contains(&webhook_api_timeout) {
+            return Err(cfg(
+                "webhook_api_timeout_seconds",
+                "between 1 and 60 (Stripe stops waiting for a webhook's answer long before a minute)",
+            ));
+        }
         Ok(Settings {
             secret_key,
             webhook_secrets,
@@ -183,6 +210,7 @@ impl Settings {
                 max_retries: retries as u32,
                 ..RetryPolicy::default()
             },
+            webhook_api_timeout: Duration::from_secs(webhook_api_timeout as u64),
         })
     }
 }
@@ -273,8 +301,26 @@ impl Stripe {
         Event::parse(&n.body)
     }
 
+    /// `call` bounded by `deadline`: past it, [`StripeError::Deadline`] (the call is
+    /// dropped, its connection closed).
+    async fn within<T>(
+        &self,
+        deadline: tokio::time::Instant,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, StripeError>>,
+    ) -> Result<T, StripeError> {
+        match tokio::time::timeout_at(deadline, call).await {
+            Ok(r) => r,
+            Err(_) => {
+                let seconds = self.settings.webhook_api_timeout.as_secs();
+                tracing::warn!(instance = %self.info.id, operation, seconds, "Stripe API too slow while handling a webhook: answering 5xx so that Stripe redelivers");
+                Err(StripeError::Deadline { operation, seconds })
+            }
+        }
+    }
+
     /// Replaces the event's object by the one Stripe holds now.
-    async fn confirm(&self, e: &mut Event) -> Result<(), Error> {
+    async fn confirm(&self, e: &mut Event, deadline: tokio::time::Instant) -> Result<(), Error> {
         let Some(id) = e.object_id().map(str::to_string) else {
             return Ok(());
         };
@@ -287,9 +333,13 @@ impl Stripe {
             Some("subscription") => "subscriptions",
             _ => return Ok(()),
         };
+        let path = format!("/v1/{collection}/{id}");
         match self
-            .client
-            .get("confirm event", &format!("/v1/{collection}/{id}"))
+            .within(
+                deadline,
+                "confirm event",
+                self.client.get("confirm event", &path),
+            )
             .await
         {
             Ok(fresh) => {
@@ -308,10 +358,18 @@ impl Stripe {
     }
 
     /// Reference and installation from a PaymentIntent's metadata.
-    async fn lookup(&self, pi: &str) -> Result<(Option<String>, Option<String>), Error> {
+    async fn lookup(
+        &self,
+        pi: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<(Option<String>, Option<String>), Error> {
+        let path = format!("/v1/payment_intents/{pi}");
         match self
-            .client
-            .get("find the payment", &format!("/v1/payment_intents/{pi}"))
+            .within(
+                deadline,
+                "find the payment",
+                self.client.get("find the payment", &path),
+            )
             .await
         {
             Ok(v) => Ok(event::from_metadata(v.get("metadata"))),
@@ -320,7 +378,22 @@ impl Stripe {
         }
     }
 
-    /// The PaymentIntent to refund for a transaction's authorisation.
+    /// What paid invoice `id`: the invoice is read with its payments, which Stripe returns
+    /// only when asked (`expand[]=payments`) since the 2025 "basil" versions.
+    async fn invoice_payment(&self, id: &str) -> Result<Option<(&'static str, String)>, Error> {
+        let inv = self
+            .client
+            .get(
+                "find the payment",
+                &format!("/v1/invoices/{id}?expand%5B0%5D=payments"),
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(event::invoice_payment(&inv))
+    }
+
+    /// The object to refund for a transaction's authorisation, as the refund parameter
+    /// naming it (`payment_intent` or `charge`).
     async fn payment_intent_of(&self, tx: &Transaction) -> Result<(&'static str, String), Error> {
         let refusal = |message: String| Error::Provider {
             instance: self.info.id.clone(),
@@ -333,29 +406,30 @@ impl Stripe {
             .clone()
             .ok_or_else(|| refusal(format!("{} has no Stripe payment to refund", tx.reference)))?;
         let found = if auth.starts_with("pi_") {
-            Some(auth.clone())
+            Some(("payment_intent", auth.clone()))
         } else if auth.starts_with("ch_") {
-            return Ok(("charge", auth));
+            Some(("charge", auth.clone()))
         } else if auth.starts_with("in_") {
-            let inv = self
-                .client
-                .get("find the payment", &format!("/v1/invoices/{auth}"))
-                .await
-                .map_err(|e| self.err(e))?;
-            event::invoice_payment_intent(&inv)
+            self.invoice_payment(&auth).await?
         } else if auth.starts_with("cs_") {
             let cs = self
                 .client
                 .get("find the payment", &format!("/v1/checkout/sessions/{auth}"))
                 .await
                 .map_err(|e| self.err(e))?;
-            event::id_of(cs.get("payment_intent"))
+            match (
+                event::id_of(cs.get("payment_intent")),
+                event::id_of(cs.get("invoice")),
+            ) {
+                (Some(pi), _) => Some(("payment_intent", pi)),
+                // A subscription's session: paid through its first invoice.
+                (None, Some(inv)) => self.invoice_payment(&inv).await?,
+                (None, None) => None,
+            }
         } else {
             None
         };
-        found
-            .map(|pi| ("payment_intent", pi))
-            .ok_or_else(|| refusal(format!("no Stripe payment found for {auth}")))
+        found.ok_or_else(|| refusal(format!("no Stripe payment found for {auth}")))
     }
 }
 
@@ -440,8 +514,11 @@ impl Acquirer for Stripe {
             tracing::warn!(instance = %self.info.id, event = %e.id, livemode = e.livemode, "event of the other mode: acknowledged, ignored");
             return Ok(v);
         }
+        // Every API call below shares one deadline: Stripe waits only so long for our
+        // answer, and a 5xx before it makes Stripe redeliver (the event id deduplicates).
+        let deadline = tokio::time::Instant::now() + self.settings.webhook_api_timeout;
         if self.settings.confirm_events {
-            self.confirm(&mut e).await?;
+            self.confirm(&mut e, deadline).await?;
         }
         let d = match event::decode(&e) {
             Ok(d) => d,
@@ -452,7 +529,7 @@ impl Acquirer for Stripe {
         };
         let (mut reference, mut installation) = (d.reference, d.installation);
         if let (None, Some(pi)) = (&reference, &d.lookup_payment_intent) {
-            (reference, installation) = self.lookup(pi).await?;
+            (reference, installation) = self.lookup(pi, deadline).await?;
         }
         if let Some(i) = &installation {
             if *i != ctx.installation {

@@ -17,9 +17,7 @@ pub enum StripeError {
     #[error("no v1 signature matches a configured webhook secret")]
     BadSignature,
     /// The signature is older than the tolerance (a replay of an old delivery).
-    #[error(
-        "signature timestamp {timestamp} is {age} s old, beyond the tolerance of {tolerance} s"
-    )]
+    #[error("{}", stale(*timestamp, *age, *tolerance))]
     Stale {
         /// The header's `t`.
         timestamp: i64,
@@ -87,6 +85,15 @@ pub enum StripeError {
         /// The last failure.
         reason: String,
     },
+    /// The API calls made while handling a webhook outlasted their overall deadline
+    /// (`webhook_api_timeout_seconds`): the webhook is answered 5xx and Stripe redelivers.
+    #[error("{operation}: no answer from Stripe within {seconds} s while handling a webhook; Stripe will redeliver it")]
+    Deadline {
+        /// What was being done.
+        operation: &'static str,
+        /// The deadline, seconds.
+        seconds: u64,
+    },
     /// The sandbox could not start.
     #[error("sandbox: {reason}")]
     Sandbox {
@@ -137,14 +144,28 @@ impl StripeError {
                     retryable: false,
                 }
             }
-            StripeError::Unknown { .. } | StripeError::Sandbox { .. } => {
-                bank_core::Error::Provider {
-                    instance: instance.to_string(),
-                    code: None,
-                    message: self.to_string(),
-                    retryable: true,
-                }
-            }
+            StripeError::Unknown { .. }
+            | StripeError::Deadline { .. }
+            | StripeError::Sandbox { .. } => bank_core::Error::Provider {
+                instance: instance.to_string(),
+                code: None,
+                message: self.to_string(),
+                retryable: true,
+            },
         }
     }
+}
+
+/// The message of [`StripeError::Stale`]: the signing time, readable, the tolerance, and
+/// how to check a captured delivery at the time it was signed (`bank verify --now`).
+fn stale(timestamp: i64, age: i64, tolerance: i64) -> String {
+    let at = chrono::DateTime::from_timestamp(timestamp, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let when = at.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
+    let now = at.as_deref().unwrap_or("<its signing time, RFC 3339>");
+    format!(
+        "signature timestamp {timestamp}{when} is {age} s old, beyond the tolerance of \
+         {tolerance} s (a delayed or replayed delivery); to check a webhook captured earlier, \
+         verify it at its signing time: bank verify --now {now} …"
+    )
 }

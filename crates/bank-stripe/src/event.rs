@@ -183,11 +183,37 @@ fn invoice_subscription(o: &Value) -> (Option<&Value>, Option<String>) {
     (meta, sub)
 }
 
-/// The PaymentIntent of an invoice: `payments.data[0].payment.payment_intent` since basil,
-/// `payment_intent` before.
+/// What paid an invoice, as the refund parameter naming it: `("payment_intent", pi_…)` or,
+/// for a payment recorded as a bare charge, `("charge", ch_…)`.
+///
+/// Since the 2025 "basil" versions the invoice lists its payments under
+/// `payments.data[].payment` (an includable field: Stripe returns it only when the invoice
+/// is read with `expand[]=payments`); the paid entry is preferred over earlier failed or
+/// cancelled attempts. Before basil the invoice had `payment_intent` (and `charge`).
+pub fn invoice_payment(o: &Value) -> Option<(&'static str, String)> {
+    let of = |payment: Option<&Value>| {
+        let p = payment?;
+        id_of(p.get("payment_intent"))
+            .map(|pi| ("payment_intent", pi))
+            .or_else(|| id_of(p.get("charge")).map(|ch| ("charge", ch)))
+    };
+    if let Some(list) = o.pointer("/payments/data").and_then(Value::as_array) {
+        let paid = list
+            .iter()
+            .filter(|p| p.get("status").and_then(Value::as_str) == Some("paid"));
+        if let Some(found) = paid.chain(list.iter()).find_map(|p| of(p.get("payment"))) {
+            return Some(found);
+        }
+    }
+    of(Some(o))
+}
+
+/// The PaymentIntent of an invoice (see [`invoice_payment`]), when a PaymentIntent paid it.
 pub fn invoice_payment_intent(o: &Value) -> Option<String> {
-    id_of(o.pointer("/payments/data/0/payment/payment_intent"))
-        .or_else(|| id_of(o.get("payment_intent")))
+    match invoice_payment(o)? {
+        ("payment_intent", pi) => Some(pi),
+        _ => None,
+    }
 }
 
 /// Interprets an event. Unknown types and objects without our metadata give

@@ -283,6 +283,102 @@ async fn bad_deliveries_are_verification_errors() {
     );
 }
 
+#[test]
+fn a_stale_signature_says_when_it_was_signed_and_how_to_check_it() {
+    let a = acq(Mode::Test);
+    let body = br#"{"id":"evt_1","object":"event","type":"x","data":{"object":{}}}"#.to_vec();
+    let n = webhook(
+        &bank_stripe::signature::header(&[SECRET], 1_700_000_000, &body),
+        body,
+    );
+    let e = a.check(&n, 1_700_000_000 + 3600).unwrap_err();
+    let shown = e.into_core("stripe-test").to_string();
+    for part in [
+        "1700000000",
+        "2023-11-14T22:13:20Z",
+        "3600 s old",
+        "tolerance of 300 s",
+        "bank verify --now 2023-11-14T22:13:20Z",
+    ] {
+        assert!(shown.contains(part), "{part:?} not in {shown:?}");
+    }
+    // At its signing time it verifies: the hint is right.
+    assert!(a.check(&n, 1_700_000_000).is_ok());
+}
+
+#[test]
+fn webhook_api_timeout_option() {
+    let s = Settings::from_options(&opts("sk_test_x", &[]), Mode::Test).unwrap();
+    assert_eq!(s.webhook_api_timeout, std::time::Duration::from_secs(10));
+    let s = Settings::from_options(
+        &opts("sk_test_x", &[("webhook_api_timeout_seconds", "3")]),
+        Mode::Test,
+    )
+    .unwrap();
+    assert_eq!(s.webhook_api_timeout, std::time::Duration::from_secs(3));
+    for bad in ["0", "61", "-1", "ten"] {
+        let e = Settings::from_options(
+            &opts("sk_test_x", &[("webhook_api_timeout_seconds", bad)]),
+            Mode::Test,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StripeError::Config {
+                    option: "webhook_api_timeout_seconds",
+                    ..
+                }
+            ),
+            "{bad}: {e:?}"
+        );
+    }
+    assert!(bank_stripe::describe()
+        .parameters
+        .iter()
+        .any(|p| p.name == "webhook_api_timeout_seconds"));
+}
+
+#[test]
+fn what_paid_an_invoice_in_both_api_shapes() {
+    use bank_stripe::event::{invoice_payment, invoice_payment_intent};
+    // basil, read with expand[]=payments: a failed attempt, then the paid one.
+    let basil = json!({"id": "in_1", "object": "invoice", "payments": {"object": "list", "data": [
+        {"id": "inpay_1", "object": "invoice_payment", "status": "canceled",
+         "payment": {"type": "payment_intent", "payment_intent": "pi_failed"}},
+        {"id": "inpay_2", "object": "invoice_payment", "status": "paid",
+         "payment": {"type": "payment_intent", "payment_intent": {"id": "pi_paid", "object": "payment_intent"}}}]}});
+    assert_eq!(
+        invoice_payment(&basil),
+        Some(("payment_intent", "pi_paid".to_string()))
+    );
+    assert_eq!(invoice_payment_intent(&basil).as_deref(), Some("pi_paid"));
+    // A payment recorded as a bare charge.
+    let charge = json!({"id": "in_1", "object": "invoice", "payments": {"data": [
+        {"status": "paid", "payment": {"type": "charge", "charge": "ch_1"}}]}});
+    assert_eq!(
+        invoice_payment(&charge),
+        Some(("charge", "ch_1".to_string()))
+    );
+    assert_eq!(invoice_payment_intent(&charge), None);
+    // Before basil.
+    let legacy =
+        json!({"id": "in_1", "object": "invoice", "payment_intent": "pi_old", "charge": "ch_old"});
+    assert_eq!(
+        invoice_payment(&legacy),
+        Some(("payment_intent", "pi_old".to_string()))
+    );
+    let legacy_charge =
+        json!({"id": "in_1", "object": "invoice", "payment_intent": null, "charge": "ch_old"});
+    assert_eq!(
+        invoice_payment(&legacy_charge),
+        Some(("charge", "ch_old".to_string()))
+    );
+    // basil without the expansion: nothing to find (the reason the invoice is expanded).
+    let unexpanded = json!({"id": "in_1", "object": "invoice", "status": "paid"});
+    assert_eq!(invoice_payment(&unexpanded), None);
+}
+
 #[tokio::test]
 async fn the_browser_return_settles_nothing() {
     let a = acq(Mode::Test);

@@ -108,6 +108,7 @@ async fn a_retried_request_never_creates_a_second_session() {
         status: 500,
         after_executing: true,
         remaining: 1,
+        ..Default::default()
     });
     let t2 = tx(&reference(), 990);
     let c = checkout(&acq, &t2).await;
@@ -319,12 +320,14 @@ async fn refund_retries_reuse_the_key_and_never_refund_twice() {
         status: 503,
         after_executing: false,
         remaining: 2,
+        ..Default::default()
     });
     sb.inject(Fault {
         path_prefix: "/v1/refunds".into(),
         status: 500,
         after_executing: true,
         remaining: 1,
+        ..Default::default()
     });
     let key = format!("{}:refund:v2", t.reference);
     let part = Money::from_minor(700, t.amount.currency()).unwrap();
@@ -357,6 +360,7 @@ async fn server_errors_after_every_retry_leave_the_outcome_unknown() {
         status: 500,
         after_executing: true,
         remaining: 10,
+        ..Default::default()
     });
     let e = acq.refund(&t, t.amount, "k").await.unwrap_err();
     assert!(
@@ -387,6 +391,7 @@ async fn rate_limit_after_every_retry_is_a_refusal() {
         status: 429,
         after_executing: false,
         remaining: 10,
+        ..Default::default()
     });
     let e = acq.refund(&t, t.amount, "k").await.unwrap_err();
     assert!(
@@ -738,4 +743,253 @@ async fn api_errors_are_stripe_shaped() {
         .await
         .unwrap();
     assert!(j.is_array());
+}
+
+/// A subscription paid on the hosted page: the first transaction as the engine stores it
+/// (authorisation: the first invoice) and the subscription.
+async fn subscribed(
+    sb: &SandboxHandle,
+    acq: &Stripe,
+    minor: i64,
+) -> (bank_core::Transaction, String) {
+    let mut t = tx(&reference(), minor);
+    t.recurring = true;
+    let cs = checkout(acq, &t).await;
+    sb.pay(&cs, "4242424242424242").unwrap();
+    let first = deliver(sb, acq, "checkout.session.completed", &cs).await;
+    assert_eq!(first.outcome, Outcome::Paid);
+    t.authorisation = first.authorisation.clone();
+    t.subscription_id = first.subscription_id.clone();
+    let sub = first.subscription_id.unwrap();
+    (t, sub)
+}
+
+/// The PaymentIntent that paid invoice `inv`, from the sandbox's own records.
+fn paid_by(sb: &SandboxHandle, inv: &str) -> String {
+    sb.object(inv).unwrap()["payments"]["data"][0]["payment"]["payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_sandbox_returns_an_invoices_payments_only_when_expanded() {
+    let sb = Sandbox::start(SandboxConfig::default()).unwrap();
+    let acq = instance(&sb, &[]);
+    let (t, _) = subscribed(&sb, &acq, 1500).await;
+    let inv = t.authorisation.unwrap();
+    assert!(inv.starts_with("in_"));
+    let plain = acq
+        .client()
+        .get("t", &format!("/v1/invoices/{inv}"))
+        .await
+        .unwrap();
+    assert_eq!(plain["id"], inv.as_str());
+    assert!(plain.get("payments").is_none(), "{plain}");
+    for query in ["expand%5B0%5D=payments", "expand[]=payments"] {
+        let expanded = acq
+            .client()
+            .get("t", &format!("/v1/invoices/{inv}?{query}"))
+            .await
+            .unwrap();
+        assert_eq!(
+            bank_stripe::event::invoice_payment_intent(&expanded),
+            Some(paid_by(&sb, &inv)),
+            "{query}"
+        );
+    }
+    // Events carry the invoice without its payments too.
+    let paid = sb.events_about("invoice.paid", &inv);
+    assert_eq!(paid.len(), 1);
+    assert!(paid[0]["data"]["object"].get("payments").is_none());
+    // An expanded invoice inside a session is rendered the same way.
+    let session = sb.events_about("checkout.session.completed", &inv);
+    let cs = session[0]["data"]["object"]["id"].as_str().unwrap();
+    let s = acq
+        .client()
+        .get(
+            "t",
+            &format!("/v1/checkout/sessions/{cs}?expand%5B0%5D=invoice"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s["invoice"]["id"], inv.as_str());
+    assert!(s["invoice"].get("payments").is_none());
+}
+
+#[tokio::test]
+async fn refunds_of_a_subscriptions_first_payment_and_of_a_renewal() {
+    let sb = Sandbox::start(SandboxConfig::default()).unwrap();
+    let acq = instance(&sb, &[]);
+    let (t, sub) = subscribed(&sb, &acq, 1500).await;
+    let first_inv = t.authorisation.clone().unwrap();
+    let first_pi = paid_by(&sb, &first_inv);
+    // Part of the first payment, then the rest: each refund reaches its PaymentIntent.
+    let part = Money::from_minor(400, t.amount.currency()).unwrap();
+    let done = acq.refund(&t, part, "sub-first-1").await.unwrap();
+    assert!(done.provider_reference.unwrap().starts_with("re_"));
+    let v = deliver(&sb, &acq, "charge.refunded", &first_pi).await;
+    assert_eq!(v.outcome, Outcome::Refunded { total: part });
+    let rest = Money::from_minor(1100, t.amount.currency()).unwrap();
+    acq.refund(&t, rest, "sub-first-2").await.unwrap();
+    let v = deliver(&sb, &acq, "charge.refunded", &first_pi).await;
+    assert_eq!(v.outcome, Outcome::Refunded { total: t.amount });
+    // The invoice was read each time (with its payments: without them the sandbox, like
+    // Stripe, names no PaymentIntent and the refund would have been refused).
+    let reads: Vec<_> = sb
+        .requests()
+        .into_iter()
+        .filter(|(m, p, _)| m == "GET" && p == &format!("/v1/invoices/{first_inv}"))
+        .collect();
+    assert_eq!(reads.len(), 2);
+    // A renewal: its own transaction, authorised by its own invoice.
+    sb.renew(&sub, Renewal::Paid).unwrap();
+    let renewal = deliver(&sb, &acq, "invoice.paid", &sub).await;
+    assert_eq!(renewal.outcome, Outcome::InstalmentPaid);
+    let renewal_inv = renewal.authorisation.clone().unwrap();
+    assert_ne!(renewal_inv, first_inv);
+    let mut r = tx(&reference(), 500);
+    r.parent_reference = Some(t.reference.clone());
+    r.authorisation = Some(renewal_inv.clone());
+    acq.refund(&r, r.amount, "renewal-1").await.unwrap();
+    let renewal_pi = paid_by(&sb, &renewal_inv);
+    assert_ne!(renewal_pi, first_pi);
+    let refunded = sb.events_about("charge.refunded", &renewal_pi);
+    assert_eq!(refunded.len(), 1);
+    assert_eq!(refunded[0]["data"]["object"]["amount_refunded"], 500);
+    assert_eq!(refunded[0]["data"]["object"]["refunded"], true);
+    // A transaction that kept the session id as its authorisation: found through the
+    // session's first invoice.
+    let (mut s, _) = subscribed(&sb, &acq, 700).await;
+    let inv = s.authorisation.clone().unwrap();
+    let cs = sb.events_about("checkout.session.completed", &inv)[0]["data"]["object"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.authorisation = Some(cs);
+    acq.refund(&s, s.amount, "via-session").await.unwrap();
+    assert_eq!(
+        sb.events_about("charge.refunded", &paid_by(&sb, &inv))
+            .len(),
+        1
+    );
+    // A renewal that failed has nothing to refund: Stripe refuses, nothing happened.
+    sb.renew(&sub, Renewal::Failed).unwrap();
+    let failed = sb.events_about("invoice.payment_failed", &sub);
+    let mut f = tx(&reference(), 500);
+    f.authorisation = failed.last().unwrap()["data"]["object"]["id"]
+        .as_str()
+        .map(str::to_string);
+    let e = acq.refund(&f, f.amount, "failed-1").await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Provider {
+                retryable: false,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+/// An instance with the real retry schedule (0.5 s, doubling, at most 5 s) and a webhook
+/// deadline of one second.
+fn impatient(sb: &SandboxHandle, extra: &[(&str, &str)]) -> Stripe {
+    let mut all = vec![
+        ("max_network_retries", "10"),
+        ("webhook_api_timeout_seconds", "1"),
+    ];
+    all.extend_from_slice(extra);
+    Stripe::new(info(Mode::Test), &options(&sb.instance_options(), &all)).unwrap()
+}
+
+#[tokio::test]
+async fn a_slow_api_while_handling_a_webhook_is_a_5xx_then_the_redelivery_settles() {
+    let sb = Sandbox::start(SandboxConfig::default()).unwrap();
+    let acq = impatient(&sb, &[("confirm_events", "true")]);
+    let t = tx(&reference(), 1000);
+    let cs = checkout(&acq, &t).await;
+    sb.pay(&cs, "4242424242424242").unwrap();
+    // Stripe hangs on the confirmation read, far longer than the deadline.
+    sb.inject(Fault {
+        path_prefix: format!("/v1/checkout/sessions/{cs}"),
+        status: 0,
+        delay: Duration::from_secs(30),
+        remaining: 1,
+        ..Default::default()
+    });
+    let events = sb.events_about("checkout.session.completed", &cs);
+    let id = events[0]["id"].as_str().unwrap();
+    let (h, body) = sb.signed(id, chrono::Utc::now().timestamp()).unwrap();
+    let started = std::time::Instant::now();
+    let e = acq
+        .verify(&webhook(&h, body.clone()), &vctx())
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    // Not a rejection: the engine answers 5xx and Stripe redelivers.
+    assert!(
+        matches!(e, Error::Provider { retryable: true, ref message, .. } if message.contains("within 1 s")),
+        "{e:?}"
+    );
+    // The redelivery, Stripe answering again, settles the payment.
+    let v = acq.verify(&webhook(&h, body), &vctx()).await.unwrap();
+    assert_eq!(v.outcome, Outcome::Paid);
+    assert_eq!(v.event_id.as_deref(), Some(id));
+}
+
+#[tokio::test]
+async fn a_failing_api_while_handling_a_webhook_stops_retrying_at_the_deadline() {
+    let sb = Sandbox::start(SandboxConfig::default()).unwrap();
+    let acq = instance(&sb, &[]);
+    let t = paid(&sb, &acq, 3000).await;
+    let pi = t.authorisation.clone().unwrap();
+    sb.dispute(&pi).unwrap();
+    // Every read of the PaymentIntent (the dispute names no transaction) fails: ten retries
+    // on the real schedule would take about 40 s.
+    sb.inject(Fault {
+        path_prefix: "/v1/payment_intents/".into(),
+        status: 500,
+        remaining: 100,
+        ..Default::default()
+    });
+    let slow = impatient(&sb, &[]);
+    let events = sb.events_about("charge.dispute.created", &pi);
+    let (h, body) = sb
+        .signed(
+            events[0]["id"].as_str().unwrap(),
+            chrono::Utc::now().timestamp(),
+        )
+        .unwrap();
+    let started = std::time::Instant::now();
+    let e = slow.verify(&webhook(&h, body), &vctx()).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert!(
+        matches!(
+            e,
+            Error::Provider {
+                retryable: true,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let reads = sb
+        .requests()
+        .into_iter()
+        .filter(|(m, p, _)| m == "GET" && p == &format!("/v1/payment_intents/{pi}"))
+        .count();
+    assert!(
+        (2..=4).contains(&reads),
+        "retried until the deadline: {reads}"
+    );
 }

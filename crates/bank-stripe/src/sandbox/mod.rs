@@ -87,13 +87,15 @@ impl Default for SandboxConfig {
     }
 }
 
-/// A fault to inject into the API, to test retries and idempotency.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A fault to inject into the API, to test retries, idempotency and time-outs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Fault {
     /// Requests whose path starts with this (`/v1/refunds`).
     pub path_prefix: String,
-    /// The status to answer (500, 429…).
+    /// The status to answer (500, 429…); 0 answers normally (with `delay`: only slow).
     pub status: u16,
+    /// How long the API waits before answering (a slow or hanging Stripe).
+    pub delay: Duration,
     /// Execute the request (and save its answer under its idempotency key) before
     /// answering with the fault: the answer was lost on the way back.
     pub after_executing: bool,
@@ -394,7 +396,7 @@ impl SandboxHandle {
         self.inner.state().faults.push(fault);
     }
 
-    /// An object as the API returns it.
+    /// An object as stored: every field, includable ones (an invoice's `payments`) too.
     pub fn object(&self, id: &str) -> Option<Value> {
         self.inner.state().objects.get(id).cloned()
     }

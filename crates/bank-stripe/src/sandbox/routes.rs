@@ -85,7 +85,10 @@ fn authorised(headers: &HeaderMap, key: &str) -> bool {
         .is_some_and(|k| k.trim() == key)
 }
 
-fn expand(st: &State, mut v: Value, params: &Value) -> Value {
+/// An object as the API renders it for `expand[]` in `params`: expandable ids become
+/// objects (themselves rendered without their includable fields), and includable fields
+/// (an invoice's `payments`) are there only when asked for, as with Stripe.
+fn expand(st: &State, v: Value, params: &Value) -> Value {
     let fields: Vec<String> = match params.get("expand") {
         Some(Value::Array(a)) => a
             .iter()
@@ -93,10 +96,11 @@ fn expand(st: &State, mut v: Value, params: &Value) -> Value {
             .collect(),
         _ => Vec::new(),
     };
-    for f in fields {
-        if let Some(id) = v.get(&f).and_then(Value::as_str).map(str::to_string) {
+    let mut v = State::render(v, &fields);
+    for f in &fields {
+        if let Some(id) = v.get(f).and_then(Value::as_str).map(str::to_string) {
             if let Some(o) = st.objects.get(&id) {
-                v[f.as_str()] = o.clone();
+                v[f.as_str()] = State::render(o.clone(), &[]);
             }
         }
     }
@@ -182,18 +186,27 @@ async fn api(
     } else {
         parse_nested(query.unwrap_or_default().as_bytes())
     };
-    let response = {
+    let (fault, delay) = {
         let mut st = inner.state();
         st.requests
             .push((method.to_string(), full.clone(), key.clone()));
-        let fault = st
-            .faults
+        st.faults
             .iter_mut()
             .find(|f| f.remaining > 0 && full.starts_with(&f.path_prefix))
             .map(|f| {
                 f.remaining -= 1;
-                (f.status, f.after_executing)
-            });
+                (Some((f.status, f.after_executing)), f.delay)
+            })
+            .unwrap_or_default()
+    };
+    if !delay.is_zero() {
+        // A slow API: the state is not locked meanwhile.
+        tokio::time::sleep(delay).await;
+    }
+    // Status 0: slow only, answered normally.
+    let fault = fault.filter(|(status, _)| *status != 0);
+    let response = {
+        let mut st = inner.state();
         if let Some((status, false)) = fault {
             return error_response(&fault_error(status));
         }

@@ -268,6 +268,20 @@ impl State {
         o.clone()
     }
 
+    /// `object` as the API renders it: includable fields (an invoice's `payments`, since
+    /// the 2025 "basil" versions) only when named in `expand`. Events carry objects
+    /// rendered without them too.
+    pub fn render(mut object: Value, expand: &[String]) -> Value {
+        if object.get("object").and_then(Value::as_str) == Some("invoice")
+            && !expand.iter().any(|f| f == "payments")
+        {
+            if let Value::Object(m) = &mut object {
+                m.remove("payments");
+            }
+        }
+        object
+    }
+
     /// Records an event of `kind` on a snapshot of `object`.
     pub(crate) fn emit(
         &mut self,
@@ -276,6 +290,7 @@ impl State {
         idempotency_key: Option<&str>,
     ) -> String {
         let id = new_id("evt");
+        let object = State::render(object.clone(), &[]);
         let e = json!({
             "id": id,
             "object": "event",
