@@ -10,15 +10,16 @@
 //! rang = "32"
 //! identifiant = "107904482"
 //! hmac_key = { env = "PAYBOX_HMAC_KEY" }   # hex, from the back office
-//! cle = { env = "PAYBOX_CLE" }             # Paybox Direct: refunds, captures
+//! cle = { env = "PAYBOX_CLE" }             # Paybox Direct: confirms paid IPNs, refunds
 //! ```
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bank_core::{
     async_trait, Acquirer, Capabilities, Channel, Currency, Error, Form, HttpMethod, InstanceInfo,
-    Money, Notification, OperationResult, Options, Outcome, PaymentContext, PaymentRequest,
+    Mode, Money, Notification, OperationResult, Options, Outcome, PaymentContext, PaymentRequest,
     ProviderDescription, RefundSupport, Services, Transaction, Verified, VerifyContext,
 };
 use serde_json::json;
@@ -42,6 +43,67 @@ const MAX_NUMQUESTION: i64 = 2_147_483_647;
 
 /// How long the choice between the main and the backup hosted page is kept.
 const HOST_CHOICE_TTL: Duration = Duration::from_secs(60);
+
+/// The store counter giving Direct question numbers: Paybox wants `NUMQUESTION` unique
+/// per site and day (paybox.md §7.1), whatever the rank, so every rank of a site shares it.
+pub fn question_counter(site: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    format!("paybox:{site}:{}", time::paris_day(now))
+}
+
+/// Checks Paybox Direct's answer to the inquiry confirming a paid IPN: when it states the
+/// amount, it is the IPN's.
+///
+/// # Errors
+/// [`PayboxError::Verification`] on a different or unreadable amount.
+pub fn check_inquiry(answer: &DirectAnswer, amount_minor: i64) -> Result<(), PayboxError> {
+    let Some(m) = answer
+        .get("MONTANT")
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+    else {
+        return Ok(());
+    };
+    let stated: Option<i64> = (m.len() <= 12 && m.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| m.parse().ok())
+        .flatten();
+    match stated {
+        Some(s) if s == amount_minor => Ok(()),
+        _ => Err(PayboxError::verification(format!(
+            "Paybox Direct states an amount of {m:?} for this transaction, the IPN {amount_minor}"
+        ))),
+    }
+}
+
+/// The address an IPN came from according to the proxy in front of us: the last entry of
+/// `X-Forwarded-For` (the one our proxy appended) and `X-Real-IP`. Each one present is
+/// returned, so that a header the payer forged next to the proxy's is caught too.
+pub fn forwarded_sources(headers: &[(String, String)]) -> Result<Vec<IpAddr>, String> {
+    let parse = |v: &str| -> Result<IpAddr, String> {
+        let v = v.trim();
+        v.parse::<IpAddr>()
+            .or_else(|_| v.parse::<std::net::SocketAddr>().map(|s| s.ip()))
+            .map_err(|_| format!("{v:?} is not an address"))
+    };
+    let mut out = Vec::new();
+    let forwarded: Vec<&str> = headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("x-forwarded-for"))
+        .flat_map(|(_, v)| v.split(','))
+        .collect();
+    if let Some(last) = forwarded.last() {
+        out.push(parse(last)?);
+    }
+    for (_, v) in headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("x-real-ip"))
+    {
+        out.push(parse(v)?);
+    }
+    if out.is_empty() {
+        return Err("neither X-Forwarded-For nor X-Real-IP is set".into());
+    }
+    Ok(out)
+}
 
 /// The provider's self-description.
 pub fn describe() -> ProviderDescription {
@@ -158,6 +220,16 @@ impl Paybox {
     /// [`PayboxError::Config`] naming the option.
     pub fn new(info: InstanceInfo, options: &Options) -> Result<Self, PayboxError> {
         let settings = Settings::from_options(info.mode, options)?;
+        if info.mode == Mode::Live && settings.cle.is_some() && !settings.confirm_ipn {
+            tracing::warn!(instance = %info.id, "Paybox with `confirm_ipn = false`: a payment made on another merchant's Paybox account cannot be told apart from one on ours (all accounts share one signing key)");
+        }
+        if info.mode == Mode::Live && settings.cle.is_none() {
+            if settings.trust_forwarded_for {
+                tracing::warn!(instance = %info.id, "Paybox without `cle`: a paid IPN is only checked against the source addresses in `ipn_sources`; set `cle` so that each one is confirmed through Paybox Direct");
+            } else {
+                tracing::warn!(instance = %info.id, "Paybox without `cle`: a payment made on another merchant's Paybox account cannot be told apart from one on ours (all accounts share one signing key); set `cle` (see docs/providers/paybox.md)");
+            }
+        }
         let direct = DirectClient::new(settings.direct_urls.clone())?;
         let probe = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
@@ -318,12 +390,7 @@ impl Paybox {
         let mut attempt = 1;
         loop {
             let now = services.clock.now();
-            let counter = format!(
-                "paybox:{}:{}:{}",
-                self.settings.site,
-                self.settings.rang,
-                time::paris_day(now)
-            );
+            let counter = question_counter(&self.settings.site, now);
             let numquestion = services.store.next_counter(&counter).await.map_err(|e| {
                 PayboxError::DirectUnavailable {
                     reason: format!("no question number: {e}"),
@@ -399,6 +466,76 @@ impl Paybox {
 
     fn has_direct(&self) -> bool {
         self.settings.cle.is_some()
+    }
+
+    /// Confirms a paid IPN on OUR contract. Every Paybox account signs with the same key
+    /// and nothing signed names the site or rank, so a payment made on another merchant's
+    /// account (with our reference, amount and IPN URL) verifies like one of ours. Paybox
+    /// Direct's inquiry asks under our site, rank and key: only our transactions are known.
+    ///
+    /// # Errors
+    /// [`Error::Verification`] when Paybox does not know the transaction on our contract
+    /// or states another amount; a provider error (answered 5xx, so Paybox sends the IPN
+    /// again) when Paybox Direct cannot answer.
+    async fn confirm_on_our_contract(&self, a: &Answer, amount: Money) -> Result<(), Error> {
+        let id = &self.info.id;
+        if a.numero_transaction.is_empty() || a.numero_appel.is_empty() {
+            return Err(PayboxError::verification(
+                "paid IPN without its Paybox numbers (S, T): it cannot be confirmed",
+            )
+            .into_core(id));
+        }
+        let asked = self
+            .question(Operation::Inquiry, |r| {
+                r.montant = Some(amount.minor());
+                r.devise = Some(amount.currency().numeric());
+                r.reference = Some(a.reference.clone());
+                r.numtrans = Some(a.numero_transaction.clone());
+                r.numappel = Some(a.numero_appel.clone());
+            })
+            .await;
+        match asked {
+            Ok(answer) => check_inquiry(&answer, amount.minor()).map_err(|e| e.into_core(id)),
+            Err(PayboxError::Refused { code, message, .. })
+                if codes::direct_unknown_transaction(&code) || code == "00011" =>
+            {
+                tracing::warn!(instance = %id, reference = %a.reference, numtrans = %a.numero_transaction, code, "signed IPN for a transaction unknown on our contract: rejected");
+                Err(PayboxError::verification(format!(
+                    "genuinely signed IPN, but Paybox Direct does not know transaction {}/{} for {} on our site {} rank {} ({code}: {message}): paid on another account?",
+                    a.numero_transaction, a.numero_appel, amount, self.settings.site, self.settings.rang
+                ))
+                .into_core(id))
+            }
+            Err(e) => {
+                tracing::error!(instance = %id, reference = %a.reference, error = %e, "paid IPN not confirmed by Paybox Direct: not processed, Paybox will send it again");
+                Err(Error::Provider {
+                    instance: id.clone(),
+                    code: None,
+                    message: format!("paid IPN not confirmed by Paybox Direct: {e}"),
+                    retryable: true,
+                })
+            }
+        }
+    }
+
+    /// Without Paybox Direct, the next best proof: the IPN comes from one of Paybox's
+    /// addresses, as told by the proxy in front of us (only when `trust_forwarded_for`
+    /// says one sets the headers; the engine does not see the peer address).
+    fn check_source(&self, n: &Notification) -> Result<(), PayboxError> {
+        if self.has_direct() || !self.settings.trust_forwarded_for {
+            return Ok(());
+        }
+        let sources = forwarded_sources(&n.headers)
+            .map_err(|e| PayboxError::verification(format!("IPN source unknown: {e}")))?;
+        match sources
+            .iter()
+            .find(|ip| !self.settings.ipn_sources.contains(ip))
+        {
+            Some(ip) => Err(PayboxError::verification(format!(
+                "IPN from {ip}, not one of Paybox's addresses (`ipn_sources`)"
+            ))),
+            None => Ok(()),
+        }
     }
 
     fn verified_from(&self, a: &Answer, amount: Money) -> Result<Verified, PayboxError> {
@@ -533,6 +670,12 @@ impl Acquirer for Paybox {
                 let v = self
                     .verified_from(&a, amount)
                     .map_err(|e| e.into_core(id))?;
+                if v.outcome == Outcome::Paid {
+                    self.check_source(n).map_err(|e| e.into_core(id))?;
+                    if self.has_direct() && self.settings.confirm_ipn {
+                        self.confirm_on_our_contract(&a, amount).await?;
+                    }
+                }
                 tracing::info!(instance = %id, reference = %a.reference, erreur = %a.erreur, "Paybox IPN verified");
                 Ok(v)
             }
@@ -633,16 +776,32 @@ impl Acquirer for Paybox {
                     v.authorisation = Some(format!("{trans}/{appel}"));
                     v.event_id = Some(format!("direct:{trans}/{appel}"));
                 }
-                v.detail = json!({ "direct": a.fields, "instalment": instalment.reference });
+                // PORTEUR is the card handle: a debit credential, never kept in history.
+                let fields: Vec<&(String, String)> =
+                    a.fields.iter().filter(|(k, _)| k != "PORTEUR").collect();
+                v.detail = json!({ "direct": fields, "instalment": instalment.reference });
                 Ok(v)
             }
-            Err(PayboxError::Refused { code, message, .. }) => {
+            Err(PayboxError::Refused { code, message, .. })
+                if codes::definite_card_refusal(&code) =>
+            {
                 v.outcome = Outcome::InstalmentFailed;
                 v.error_code = Some(code.clone());
                 v.error_message = Some(message.clone());
                 v.detail =
                     json!({ "code": code, "message": message, "instalment": instalment.reference });
                 Ok(v)
+            }
+            Err(PayboxError::Refused { code, message, .. }) => {
+                // Paybox or the bank could not answer, or our request was wrong: nothing
+                // about the card. The instalment stays to be debited again.
+                tracing::warn!(instance = %id, instalment = %instalment.reference, code, message, "Paybox Direct Plus debit not done: to try again");
+                Err(Error::Provider {
+                    instance: id.clone(),
+                    code: Some(code.clone()),
+                    message: format!("instalment not debited, to try again ({code}): {message}"),
+                    retryable: true,
+                })
             }
             Err(e) => Err(e.into_core(id)),
         }
@@ -697,6 +856,65 @@ mod tests {
         assert!(Subscriber::decode("a|b|12").is_none());
         assert!(Subscriber::decode("a|b").is_none());
         assert!(!format!("{s:?}").contains("SLD"));
+    }
+
+    #[test]
+    fn an_inquiry_stating_another_amount_is_refused() {
+        let answer = |f: &[(&str, &str)]| DirectAnswer {
+            fields: f
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        assert!(check_inquiry(&answer(&[("MONTANT", "0000004200")]), 4200).is_ok());
+        assert!(check_inquiry(&answer(&[("CODEREPONSE", "00000")]), 4200).is_ok());
+        for bad in ["0000000100", "42.00", "-4200", "x"] {
+            assert!(
+                matches!(
+                    check_inquiry(&answer(&[("MONTANT", bad)]), 4200),
+                    Err(PayboxError::Verification { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn forwarded_sources_take_what_the_proxy_wrote() {
+        let h = |f: &[(&str, &str)]| -> Vec<(String, String)> {
+            f.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            forwarded_sources(&h(&[("x-forwarded-for", "1.1.1.1, 2.2.2.2 ")])).unwrap(),
+            [ip("2.2.2.2")]
+        );
+        assert_eq!(
+            forwarded_sources(&h(&[
+                ("x-forwarded-for", "1.1.1.1"),
+                ("x-forwarded-for", "3.3.3.3"),
+                ("x-real-ip", "4.4.4.4")
+            ]))
+            .unwrap(),
+            [ip("3.3.3.3"), ip("4.4.4.4")]
+        );
+        assert_eq!(
+            forwarded_sources(&h(&[("x-real-ip", "5.5.5.5:80")])).unwrap(),
+            [ip("5.5.5.5")]
+        );
+        assert!(forwarded_sources(&h(&[])).is_err());
+        assert!(forwarded_sources(&h(&[("x-forwarded-for", "1.1.1.1, junk")])).is_err());
+    }
+
+    #[test]
+    fn question_counter_is_per_site_and_paris_day() {
+        // 23:30 UTC on 30 April is 1 May in Paris (summer time).
+        let now = chrono::DateTime::parse_from_rfc3339("2024-04-30T23:30:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(question_counter("1999888", now), "paybox:1999888:20240501");
     }
 
     #[test]

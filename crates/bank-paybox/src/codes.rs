@@ -88,6 +88,35 @@ pub fn direct_outcome_unknown(code: &str) -> bool {
     matches!(code, "00097" | "00098" | "00099")
 }
 
+/// True for Direct codes that say Paybox does not know the transaction asked about (on
+/// the site and rank asked): paybox.md §7.2's "Transaction non trouvée".
+pub fn direct_unknown_transaction(code: &str) -> bool {
+    matches!(code, "00015" | "00018")
+}
+
+/// True when a refused debit on a registered card is a definite refusal of that card: the
+/// bank said no, or the card itself is unusable. Anything else (Paybox or the
+/// authorisation centre unavailable, a busy or failing system, our own configuration or
+/// request) says nothing about the card, and must not end a subscription.
+pub fn definite_card_refusal(code: &str) -> bool {
+    match code {
+        // Invalid card number, wrong expiry, unknown subscriber (card deleted), card type
+        // not allowed, country filtered, card not compliant, IP country or 3-D Secure
+        // filters.
+        "00004" | "00008" | "00017" | "00021" | "00024" | "00029" | "00033" | "00040" => true,
+        c if c.len() == 5 && c.starts_with("001") && c.bytes().all(|b| b.is_ascii_digit()) => {
+            !cb_temporary(&c[3..])
+        }
+        _ => false,
+    }
+}
+
+/// CB answer codes that report a failure of the network or a system, not a decision about
+/// the card: asking again later may succeed.
+pub fn cb_temporary(code: &str) -> bool {
+    matches!(code, "68" | "90" | "91" | "96" | "97" | "98" | "99")
+}
+
 /// The meaning of a CB (bank) answer code, the `xx` of `001xx`.
 pub fn cb(code: &str) -> String {
     let m = match code {
@@ -172,6 +201,31 @@ mod tests {
             assert_eq!(v, Verdict::Failed, "{code}");
             assert!(m.contains(word), "{code}: {m}");
         }
+    }
+
+    #[test]
+    fn only_definite_refusals_end_a_subscription() {
+        for code in [
+            "00105", "00151", "00154", "00141", "00004", "00008", "00017", "00021",
+        ] {
+            assert!(definite_card_refusal(code), "{code}");
+        }
+        // Temporary or technical: Paybox, the authorisation centre or our request.
+        for code in [
+            "00001", "00003", "00005", "00006", "00009", "00010", "00011", "00013", "00014",
+            "00022", "00023", "00097", "00098", "00099", "00168", "00190", "00191", "00196",
+            "00197", "00198", "00199", "99999", "", "0010x",
+        ] {
+            assert!(!definite_card_refusal(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn unknown_transactions() {
+        assert!(direct_unknown_transaction("00015"));
+        assert!(direct_unknown_transaction("00018"));
+        assert!(!direct_unknown_transaction("00006"));
+        assert!(!direct_unknown_transaction("00003"));
     }
 
     #[test]

@@ -19,6 +19,10 @@
 //! - **Only the signed IPN settles.** Browser returns are checked when signed but never
 //!   change a transaction; the payer may never come back, and an unsigned return proves
 //!   nothing.
+//! - **A paid IPN is confirmed on our contract.** Every Paybox account signs with the same
+//!   key, so with `cle` a Paybox Direct inquiry under our site and rank must know the
+//!   transaction before it counts as paid (a payment on another merchant's account is
+//!   rejected); without `cle`, only the source address can be checked.
 //! - **The signature is checked over the bytes Paybox sent**, before any decoding: the
 //!   URL-encoding of the query is part of what Paybox signed (paybox.md §5.3).
 //! - **A Direct question that moves money is sent once.** Only a connection that never

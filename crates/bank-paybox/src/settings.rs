@@ -2,6 +2,7 @@
 //! instance is built, never per call.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use bank_core::{Mode, Options, ParamKind, Parameter};
 use hmac::{Hmac, Mac};
@@ -21,6 +22,21 @@ VrOSClpD5Ri2hER/GcNrxVRP7RlWOqB1C03q4QYmwjHZ+zlM4OUhCCAtSWflB4wC
 Ka1g88CjFwRw/PB9kwIDAQAB
 -----END PUBLIC KEY-----
 ";
+
+/// The public half of the sandbox's signing key. Its private half is in the repository,
+/// so a live instance that trusts it accepts IPNs anyone can sign.
+pub const SANDBOX_PUBLIC_KEY_PEM: &str = include_str!("sandbox/test_key.pub.pem");
+
+/// Addresses Paybox calls IPNs from in production (main and backup platforms, paybox.md
+/// §1; both directions listed, as the published list does not say which one calls).
+pub const IPN_SOURCES_LIVE: &[&str] = &[
+    "194.2.160.66",
+    "194.2.122.158",
+    "195.25.7.146",
+    "195.25.7.166",
+];
+/// Addresses Paybox calls IPNs from on the pre-production platform (paybox.md §1).
+pub const IPN_SOURCES_TEST: &[&str] = &["195.101.99.73", "195.101.99.76"];
 
 /// Hosted payment page, pre-production.
 pub const SYSTEM_TEST_URL: &str = "https://preprod-tpeweb.paybox.com/php/";
@@ -89,6 +105,23 @@ pub fn parameters() -> Vec<Parameter> {
         Parameter::text(
             "subscriptions",
             "Register the card of recurring payments (Paybox Direct Plus contract)",
+        )
+        .kind(ParamKind::Bool)
+        .default_value("false"),
+        Parameter::text(
+            "confirm_ipn",
+            "With `cle`: confirm each paid IPN through a Paybox Direct inquiry on our contract (a payment made on another merchant's account is then refused). Turn off only if Paybox Direct cannot see new transactions at once on your contract",
+        )
+        .kind(ParamKind::Bool)
+        .default_value("true"),
+        Parameter::text(
+            "ipn_sources",
+            "Addresses allowed to send IPNs, comma-separated (default: Paybox's for the mode); checked only without `cle` and with `trust_forwarded_for`",
+        )
+        .optional(),
+        Parameter::text(
+            "trust_forwarded_for",
+            "A proxy in front of bank sets X-Forwarded-For / X-Real-IP: check the IPN's source address against `ipn_sources`",
         )
         .kind(ParamKind::Bool)
         .default_value("false"),
@@ -201,6 +234,12 @@ pub struct Settings {
     pub subscriptions: bool,
     /// `PBX_PORTEUR` when the payer's e-mail is unknown.
     pub default_email: Option<String>,
+    /// With `cle`: confirm each paid IPN through a Direct inquiry (default true).
+    pub confirm_ipn: bool,
+    /// Addresses allowed to send IPNs (checked without `cle`, behind a trusted proxy).
+    pub ipn_sources: Vec<IpAddr>,
+    /// A proxy sets `X-Forwarded-For` / `X-Real-IP`: the IPN's source can be checked.
+    pub trust_forwarded_for: bool,
 }
 
 impl fmt::Debug for Settings {
@@ -216,6 +255,9 @@ impl fmt::Debug for Settings {
             .field("deferred_days", &self.deferred_days)
             .field("authorisation_only", &self.authorisation_only)
             .field("subscriptions", &self.subscriptions)
+            .field("ipn_sources", &self.ipn_sources)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("confirm_ipn", &self.confirm_ipn)
             .finish_non_exhaustive()
     }
 }
@@ -275,10 +317,23 @@ impl Settings {
         }
         let public_key =
             parse_public_key(options.get("public_key").unwrap_or(PAYBOX_PUBLIC_KEY_PEM))?;
+        if mode == Mode::Live && public_key == parse_public_key(SANDBOX_PUBLIC_KEY_PEM)? {
+            return Err(PayboxError::Config {
+                option: "public_key",
+                reason: "this is the sandbox's key, whose private half is public: a live instance must verify with Paybox's key (remove the option)".into(),
+            });
+        }
         let url_option = |name: &'static str| -> Result<Option<String>, PayboxError> {
             match options.get(name) {
                 None => Ok(None),
                 Some(u) => match url::Url::parse(u) {
+                    // The form carries the HMAC and Direct carries CLE: never in clear live.
+                    Ok(p) if mode == Mode::Live && p.scheme() != "https" => {
+                        Err(PayboxError::Config {
+                            option: name,
+                            reason: format!("a live instance needs an https URL, got {u:?}"),
+                        })
+                    }
                     Ok(p) if matches!(p.scheme(), "http" | "https") => Ok(Some(u.to_string())),
                     _ => Err(PayboxError::Config {
                         option: name,
@@ -323,6 +378,16 @@ impl Settings {
                 }),
             }
         };
+        let ipn_sources = match options.get("ipn_sources") {
+            Some(list) => parse_sources(list)?,
+            None => match mode {
+                Mode::Live => IPN_SOURCES_LIVE,
+                Mode::Test => IPN_SOURCES_TEST,
+            }
+            .iter()
+            .map(|a| a.parse().expect("valid constant address"))
+            .collect(),
+        };
         Ok(Settings {
             site,
             rang,
@@ -336,8 +401,37 @@ impl Settings {
             authorisation_only: flag("authorisation_only")?,
             subscriptions: flag("subscriptions")?,
             default_email: options.get("default_email").map(str::to_string),
+            // On unless said otherwise: the check that tells our payments from another
+            // merchant's, all signed with the same key.
+            confirm_ipn: match options.get("confirm_ipn") {
+                None => true,
+                Some(_) => flag("confirm_ipn")?,
+            },
+            ipn_sources,
+            trust_forwarded_for: flag("trust_forwarded_for")?,
         })
     }
+}
+
+fn parse_sources(list: &str) -> Result<Vec<IpAddr>, PayboxError> {
+    let sources = list
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.parse::<IpAddr>().map_err(|_| PayboxError::Config {
+                option: "ipn_sources",
+                reason: format!("{a:?} is not an IP address"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if sources.is_empty() {
+        return Err(PayboxError::Config {
+            option: "ipn_sources",
+            reason: "empty list".into(),
+        });
+    }
+    Ok(sources)
 }
 
 #[cfg(test)]
@@ -359,6 +453,15 @@ mod tests {
     }
 
     #[test]
+    fn ipn_confirmation_is_on_unless_turned_off() {
+        let on = Settings::from_options(Mode::Test, &opts(&[])).unwrap();
+        assert!(on.confirm_ipn);
+        let off = Settings::from_options(Mode::Test, &opts(&[("confirm_ipn", "false")])).unwrap();
+        assert!(!off.confirm_ipn);
+        assert!(Settings::from_options(Mode::Test, &opts(&[("confirm_ipn", "no")])).is_err());
+    }
+
+    #[test]
     fn endpoints_per_mode() {
         let t = Settings::from_options(Mode::Test, &opts(&[])).unwrap();
         assert_eq!(t.system_urls, [SYSTEM_TEST_URL]);
@@ -367,7 +470,7 @@ mod tests {
         assert_eq!(l.system_urls, [SYSTEM_LIVE_URL, SYSTEM_BACKUP_URL]);
         assert_eq!(l.direct_urls, [DIRECT_LIVE_URL, DIRECT_BACKUP_URL]);
         let o = Settings::from_options(
-            Mode::Live,
+            Mode::Test,
             &opts(&[
                 ("url", "http://127.0.0.1:9/php/"),
                 ("direct_url", "http://127.0.0.1:9/PPPS.php"),
@@ -407,6 +510,91 @@ mod tests {
                 Err(PayboxError::Config { option: got, .. }) => assert_eq!(got, option),
                 other => panic!("{option}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn live_refuses_the_sandbox_key_and_clear_urls() {
+        let named = |mode, extra: &[(&str, &str)]| match Settings::from_options(mode, &opts(extra))
+        {
+            Err(PayboxError::Config { option, .. }) => Some(option),
+            Ok(_) => None,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(
+            named(Mode::Live, &[("public_key", SANDBOX_PUBLIC_KEY_PEM)]),
+            Some("public_key")
+        );
+        // Written another way (PKCS#1), still the sandbox's key.
+        let pkcs1 = {
+            use rsa::pkcs1::{EncodeRsaPublicKey, LineEnding};
+            parse_public_key(SANDBOX_PUBLIC_KEY_PEM)
+                .unwrap()
+                .to_pkcs1_pem(LineEnding::LF)
+                .unwrap()
+        };
+        assert_eq!(
+            named(Mode::Live, &[("public_key", &pkcs1)]),
+            Some("public_key")
+        );
+        assert_eq!(
+            named(Mode::Test, &[("public_key", SANDBOX_PUBLIC_KEY_PEM)]),
+            None
+        );
+        assert_eq!(
+            named(Mode::Live, &[("public_key", PAYBOX_PUBLIC_KEY_PEM)]),
+            None
+        );
+        for option in ["url", "direct_url"] {
+            assert_eq!(
+                named(Mode::Live, &[(option, "http://paybox.example/x")]),
+                Some(option)
+            );
+            assert_eq!(
+                named(Mode::Live, &[(option, "https://paybox.example/x")]),
+                None
+            );
+            assert_eq!(named(Mode::Test, &[(option, "http://127.0.0.1:9/x")]), None);
+        }
+    }
+
+    #[test]
+    fn ipn_sources_default_per_mode() {
+        let l = Settings::from_options(Mode::Live, &opts(&[])).unwrap();
+        assert_eq!(l.ipn_sources.len(), IPN_SOURCES_LIVE.len());
+        assert!(!l.trust_forwarded_for);
+        let t = Settings::from_options(Mode::Test, &opts(&[])).unwrap();
+        assert_eq!(
+            t.ipn_sources,
+            [
+                "195.101.99.73".parse::<IpAddr>().unwrap(),
+                "195.101.99.76".parse().unwrap()
+            ]
+        );
+        let o = Settings::from_options(
+            Mode::Live,
+            &opts(&[
+                ("ipn_sources", "10.0.0.1, ::1"),
+                ("trust_forwarded_for", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            o.ipn_sources,
+            [
+                "10.0.0.1".parse::<IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        assert!(o.trust_forwarded_for);
+        for bad in ["10.0.0.300", " , "] {
+            assert!(matches!(
+                Settings::from_options(Mode::Live, &opts(&[("ipn_sources", bad)])),
+                Err(PayboxError::Config {
+                    option: "ipn_sources",
+                    ..
+                })
+            ));
         }
     }
 

@@ -32,13 +32,20 @@ fn toml_str(s: &str) -> String {
 }
 
 async fn setup(public_key: &str) -> Setup {
+    setup_with(public_key, &[]).await
+}
+
+async fn setup_with(public_key: &str, extra: &[(&str, &str)]) -> Setup {
     std::hint::black_box(bank_paybox::describe as fn() -> bank_core::ProviderDescription);
-    let text = format!(
+    let mut text = format!(
         "[installation]\nid = \"shop\"\nsecret = \"test-secret-0123456789abcdef\"\nbase_url = \"https://shop.example\"\n\n\
 [[instance]]\nid = \"pbx\"\nprovider = \"paybox\"\n[instance.options]\nsite = \"1999888\"\nrang = \"32\"\nidentifiant = \"107904482\"\n\
 hmac_key = \"{HMAC_KEY}\"\npublic_key = {}\ndefault_email = \"shop@example.com\"\n",
         toml_str(public_key)
     );
+    for (k, v) in extra {
+        text.push_str(&format!("{k} = {}\n", toml_str(v)));
+    }
     let env: BTreeMap<String, String> = BTreeMap::new();
     let config = Config::parse(&text, "<tests>", &env).expect("configuration");
     let registry = Registry::from_config(&config, &env).expect("registry");
@@ -178,6 +185,73 @@ async fn signed_ipn_pays_once_and_a_replay_changes_nothing() {
         .filter(|e| e.notification_id.is_some())
         .count();
     assert_eq!(evidence, 2);
+}
+
+#[tokio::test]
+async fn without_cle_behind_a_proxy_only_paybox_addresses_may_pay() {
+    let s = setup_with(
+        TEST_PUB,
+        &[
+            ("trust_forwarded_for", "true"),
+            ("ipn_sources", "195.101.99.76, 2001:db8::1"),
+        ],
+    )
+    .await;
+    let from = |headers: &[(&str, &str)], tx: &Transaction| {
+        let mut n = ipn(paid_query(tx));
+        n.headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        n
+    };
+    let tx = s.tx(1250).await;
+    let mut id = 0;
+    for (headers, why) in [
+        (vec![], "source unknown"),
+        (vec![("x-forwarded-for", "203.0.113.9")], "203.0.113.9"),
+        // The payer's own X-Forwarded-For, to which the proxy appended the real peer.
+        (
+            vec![("x-forwarded-for", "195.101.99.76, 203.0.113.9")],
+            "203.0.113.9",
+        ),
+        // A forged X-Real-IP beside the proxy's X-Forwarded-For.
+        (
+            vec![
+                ("x-forwarded-for", "203.0.113.9"),
+                ("x-real-ip", "195.101.99.76"),
+            ],
+            "203.0.113.9",
+        ),
+        (vec![("x-real-ip", "not an address")], "source unknown"),
+    ] {
+        id += 1;
+        assert_rejected(&s, &tx, from(&headers, &tx), why, id).await;
+    }
+    // Paybox's address, as the proxy saw it (last entry), with or without X-Real-IP.
+    let r = s
+        .notify(from(
+            &[
+                ("x-forwarded-for", "203.0.113.9, 195.101.99.76"),
+                ("x-real-ip", "195.101.99.76"),
+            ],
+            &tx,
+        ))
+        .await;
+    assert!(
+        matches!(r.effect, Effect::Transitioned { to: Status::Ok, .. }),
+        "{:?}",
+        r.effect
+    );
+    let tx = s.tx(990).await;
+    let r = s
+        .notify(from(&[("x-forwarded-for", "[2001:db8::1]:443")], &tx))
+        .await;
+    assert!(
+        matches!(r.effect, Effect::Transitioned { to: Status::Ok, .. }),
+        "{:?}",
+        r.effect
+    );
 }
 
 async fn assert_rejected(s: &Setup, tx: &Transaction, n: Notification, why: &str, stored_id: i64) {

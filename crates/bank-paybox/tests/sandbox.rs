@@ -458,3 +458,168 @@ fn rand_question() -> i64 {
     static N: AtomicI64 = AtomicI64::new(100);
     N.fetch_add(1, Ordering::SeqCst)
 }
+
+/// Another merchant's Paybox account, on its own sandbox: same signing key (as on Paybox,
+/// where every account shares one), another site, rank, HMAC key and Direct key.
+fn other_account() -> SandboxConfig {
+    SandboxConfig {
+        site: "1999887".into(),
+        rang: "43".into(),
+        identifiant: "110647233".into(),
+        hmac_key_hex: "FEDCBA9876543210".repeat(8),
+        cle: "1999887I".into(),
+    }
+}
+
+/// The IPN of a payment of `tx` (its reference and amount) made on the other account,
+/// with our IPN URL: what an attacker gets by paying on their own Paybox account.
+async fn paid_on_another_account(s: &Setup, tx: &Transaction) -> String {
+    let c = other_account();
+    let other = Sandbox::start(c.clone()).unwrap();
+    let info = bank_core::InstanceInfo {
+        id: "attacker".into(),
+        provider: "paybox".into(),
+        mode: bank_core::Mode::Test,
+        order: 0,
+        caption: "Paybox".into(),
+    };
+    let mut pairs: Vec<(String, String)> = other.instance_options();
+    pairs.push(("default_email".into(), "a@example.com".into()));
+    let refs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let attacker =
+        bank_paybox::Paybox::new(info, &bank_core::Options::from_pairs("attacker", &refs)).unwrap();
+    let mut ctx = s.engine.payment_context(tx, "pbx").await;
+    ctx.urls.notify_url = other.ipn_sink_url();
+    let fields = attacker.form_fields(tx, &ctx).unwrap();
+    let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    assert_eq!(get("PBX_SITE"), Some("1999887"));
+    assert_eq!(get("PBX_CMD"), Some(tx.reference.as_str()));
+    let form = bank_core::Form {
+        action: other.system_url(),
+        method: HttpMethod::Post,
+        fields,
+        submit_label: "Pay".into(),
+        auto_submit: true,
+    };
+    let visit = other.visit(&form, Some(CARD_ACCEPTED)).await.unwrap();
+    visit.ipn.expect("an IPN").query
+}
+
+#[tokio::test]
+async fn a_payment_on_another_account_never_pays_our_order() {
+    let s = setup(&[]).await;
+    let tx = s.tx(4200, false).await;
+    let query = paid_on_another_account(&s, &tx).await;
+    // Genuinely signed, with our reference and amount.
+    let verified = bank_paybox::response::verify(
+        &bank_paybox::settings::parse_public_key(s.sandbox.public_key_pem()).unwrap(),
+        &query,
+    )
+    .unwrap();
+    assert_eq!(verified.reference, tx.reference);
+    assert_eq!(verified.erreur, "00000");
+
+    let mut n = Notification::new(Channel::Server, HttpMethod::Get, s.engine.now());
+    n.query = query;
+    let r = s.engine.handle_notification("pbx", n).await.unwrap();
+    match &r.effect {
+        Effect::Rejected { reason } => {
+            assert!(reason.contains("does not know"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.reload(&tx).await.status, Status::Commande);
+    s.engine.deliver_pending().await.unwrap();
+    assert_eq!(s.hooks.count(HookName::TraiterReglement), 0);
+
+    // The same order paid on our account is confirmed and settles.
+    let r = s.pay(&tx, CARD_ACCEPTED).await;
+    assert_eq!(
+        r.effect,
+        Effect::Transitioned {
+            from: Status::Commande,
+            to: Status::Ok
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_paid_ipn_waits_while_direct_cannot_confirm_it() {
+    let s = setup(&[("direct_url", &dead_url())]).await;
+    let tx = s.tx(1500, false).await;
+    let form = s.form(&tx).await;
+    let visit = s.sandbox.visit(&form, Some(CARD_ACCEPTED)).await.unwrap();
+    let mut n = Notification::new(Channel::Server, HttpMethod::Get, s.engine.now());
+    n.query = visit.ipn.unwrap().query;
+    // Not a verification failure: the server answers 5xx and Paybox sends it again.
+    match s.engine.handle_notification("pbx", n).await {
+        Err(bank_core::Error::Provider { retryable, .. }) => assert!(retryable),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.reload(&tx).await.status, Status::Commande);
+}
+
+#[tokio::test]
+async fn question_numbers_are_counted_per_site_and_day() {
+    let s = setup(&[]).await;
+    let tx = s.tx(1000, false).await;
+    s.pay(&tx, CARD_ACCEPTED).await; // one inquiry
+    let name = bank_paybox::acquirer::question_counter("1999888", s.engine.now());
+    assert!(name.starts_with("paybox:1999888:") && !name.contains(":32:"));
+    assert_eq!(name.len(), "paybox:1999888:".len() + 8);
+    assert_eq!(s.engine.store().next_counter(&name).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_temporary_failure_keeps_the_subscription() {
+    let s = setup(&[]).await;
+    // The sandbox answers 00003 (Paybox error, retry) to debits ending in 03 cents.
+    let first = s.tx(1003, true).await;
+    s.pay(&first, CARD_ACCEPTED).await;
+    match s.engine.charge_instalment(&first.reference).await {
+        Err(bank_core::Error::Provider {
+            code, retryable, ..
+        }) => {
+            assert_eq!(code.as_deref(), Some("00003"));
+            assert!(retryable);
+        }
+        other => panic!("{other:?}"),
+    }
+    s.engine.deliver_pending().await.unwrap();
+    assert_eq!(s.hooks.count(HookName::Resilier), 0);
+    let t = s.reload(&first).await;
+    assert_eq!(t.status, Status::Ok);
+    assert!(t.subscription_id.is_some());
+}
+
+#[tokio::test]
+async fn the_card_handle_stays_out_of_history() {
+    let s = setup(&[]).await;
+    let first = s.tx(1000, true).await;
+    s.pay(&first, CARD_ACCEPTED).await;
+    let t = s.reload(&first).await;
+    let handle = bank_paybox::Subscriber::decode(t.subscription_id.as_deref().unwrap())
+        .unwrap()
+        .handle;
+    s.engine.charge_instalment(&first.reference).await.unwrap();
+    let page = s
+        .engine
+        .store()
+        .list_transactions(&bank_core::store::ListFilter::default(), None, 10)
+        .await
+        .unwrap();
+    let instalment = page
+        .items
+        .iter()
+        .find(|x| x.reference != first.reference)
+        .expect("the instalment");
+    assert_eq!(instalment.status, Status::Ok);
+    let history = s.engine.store().history(instalment.id).await.unwrap();
+    let text =
+        serde_json::to_string(&history.iter().map(|h| &h.detail).collect::<Vec<_>>()).unwrap();
+    assert!(text.contains("NUMTRANS"), "{text}");
+    assert!(!text.contains(&handle), "{text}");
+}

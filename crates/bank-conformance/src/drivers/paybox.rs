@@ -1,13 +1,17 @@
 //! The Paybox driver: acts as payer and as Paybox through the local sandbox.
 //!
-//! The sandbox is started once per process on its own thread and runtime, so it outlives
-//! the runtimes of `#[tokio::test]`s and serves the matrix binary alike. For each payer
+//! Each harness (one merchant installation, with its own store) gets its own sandbox, that
+//! is its own Paybox account: Paybox wants Direct question numbers unique per site and
+//! day, and every paid IPN is confirmed with a Direct inquiry, so installations sharing
+//! one account would reuse each other's numbers. A sandbox runs on its own thread and
+//! runtime, so it outlives the runtimes of `#[tokio::test]`s and serves the matrix binary
+//! alike; the driver finds it again from the form's URL. For each payer
 //! action the driver builds the instance's real form, has the sandbox's hosted page check
 //! it (HMAC included) and take a test card, and returns the IPN the sandbox signed and
 //! sent, byte for byte, as Paybox sends it (a GET with the signed query). Refunds go
 //! through Paybox Direct against the same sandbox.
 
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use bank::paybox::sandbox::{Sandbox, SandboxConfig, SandboxHandle, CARD_ACCEPTED, CARD_REFUSED};
@@ -25,19 +29,27 @@ pub fn driver() -> PayboxDriver {
     PayboxDriver
 }
 
-static SANDBOX: OnceLock<Result<SandboxHandle, String>> = OnceLock::new();
+static SANDBOXES: Mutex<Vec<SandboxHandle>> = Mutex::new(Vec::new());
 
-/// The process's Paybox sandbox, started on first use.
+/// A new Paybox sandbox (a new account), kept for the process's life.
 ///
 /// # Errors
 /// Why it could not start.
-pub fn sandbox() -> Result<&'static SandboxHandle, String> {
-    SANDBOX
-        .get_or_init(|| {
-            Sandbox::start_in_thread(SandboxConfig::default()).map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(Clone::clone)
+pub fn sandbox() -> Result<SandboxHandle, String> {
+    let s = Sandbox::start_in_thread(SandboxConfig::default()).map_err(|e| e.to_string())?;
+    SANDBOXES.lock().expect("lock").push(s.clone());
+    Ok(s)
+}
+
+/// The sandbox whose hosted page is `action`.
+fn sandbox_at(action: &str) -> Result<SandboxHandle, String> {
+    SANDBOXES
+        .lock()
+        .expect("lock")
+        .iter()
+        .find(|s| s.system_url() == action)
+        .cloned()
+        .ok_or_else(|| format!("no sandbox serves {action}"))
 }
 
 #[async_trait]
@@ -89,13 +101,19 @@ impl Driver for PayboxDriver {
             PayerAction::Refuse => CARD_REFUSED,
             other => return Err(format!("paybox has no payer action {other:?}")),
         };
-        let s = sandbox()?;
         let acq = h
             .engine
             .registry()
             .get(&h.instance)
             .ok_or("instance missing")?;
         let mut ctx = h.engine.payment_context(tx, &h.instance).await;
+        // The instance's own sandbox, found from its hosted page URL.
+        let url = match acq.payment_request(tx, &ctx).await {
+            Ok(PaymentRequest::Form(form)) => form.action,
+            Ok(_) => return Err("paybox did not answer a form".into()),
+            Err(e) => return Err(e.to_string()),
+        };
+        let s = sandbox_at(&url)?;
         // No HTTP server of ours runs here: the sandbox delivers the IPN to its own sink.
         ctx.urls.notify_url = s.ipn_sink_url();
         let PaymentRequest::Form(form) = acq

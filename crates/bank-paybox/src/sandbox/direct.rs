@@ -17,6 +17,8 @@ struct Reply {
     comment: String,
     refabonne: String,
     porteur: String,
+    /// The transaction's amount, stated in the answer to an inquiry.
+    montant: Option<i64>,
 }
 
 fn number(v: Option<&str>) -> Option<i64> {
@@ -40,8 +42,12 @@ pub(super) async fn answer(State(s): State<Arc<SandboxState>>, body: Bytes) -> S
     let get = |n: &str| q.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
     let numquestion = number(get("NUMQUESTION")).unwrap_or(0);
     let reply = decide(&s, &get, numquestion);
+    let montant = reply
+        .montant
+        .map(|m| format!("&MONTANT={m:010}"))
+        .unwrap_or_default();
     format!(
-        "NUMTRANS={:010}&NUMAPPEL={:010}&NUMQUESTION={:010}&SITE={}&RANG={}&AUTORISATION={}&CODEREPONSE={}&COMMENTAIRE={}&REFABONNE={}&PORTEUR={}",
+        "NUMTRANS={:010}&NUMAPPEL={:010}&NUMQUESTION={:010}&SITE={}&RANG={}&AUTORISATION={}&CODEREPONSE={}&COMMENTAIRE={}&REFABONNE={}&PORTEUR={}{}",
         reply.numtrans,
         reply.numappel,
         numquestion,
@@ -52,6 +58,7 @@ pub(super) async fn answer(State(s): State<Arc<SandboxState>>, body: Bytes) -> S
         reply.comment,
         reply.refabonne,
         reply.porteur,
+        montant,
     )
 }
 
@@ -125,7 +132,11 @@ fn on_payment<'a>(
         return refused("00015", "Transaction non trouvée");
     };
     if typ == "00017" {
-        return ok(t, p);
+        // Only the payments made on this sandbox's account are known: an IPN signed for
+        // another account's payment gets "not found", as on Paybox.
+        let mut r = ok(t, p);
+        r.montant = Some(p.amount);
+        return r;
     }
     if p.cancelled {
         return refused("00015", "Transaction annulée");
@@ -182,6 +193,15 @@ fn subscriber_debit<'a>(
     let Some(m) = montant.filter(|m| *m > 0) else {
         return refused("00011", "Montant incorrect");
     };
+    if m % 100 == 3 {
+        // Paybox's own failure: nothing about the card, to be tried again.
+        return Reply {
+            code: "00003",
+            comment: "PAYBOX : Erreur Paybox, réessayer".into(),
+            refabonne,
+            ..Reply::default()
+        };
+    }
     if m % 100 == 51 {
         return Reply {
             code: "00151",

@@ -239,7 +239,9 @@ fn new_state(config: SandboxConfig) -> Result<Arc<SandboxState>, PayboxError> {
         payments: Mutex::new(HashMap::new()),
         subscribers: Mutex::new(HashMap::new()),
         questions: Mutex::new(HashSet::new()),
-        numbers: AtomicU64::new(1),
+        // Paybox's numbers are unique across accounts: two sandboxes (two accounts) must
+        // not hand out the same ones.
+        numbers: AtomicU64::new(rand::thread_rng().gen_range(1..1_000_000) * 1000),
         sent: Mutex::new(Vec::new()),
         received: Mutex::new(Vec::new()),
     }))
