@@ -667,13 +667,23 @@ impl Acquirer for Paybox {
                     .map_err(|e| e.into_core(id))?;
                 let minor = a.amount_minor().map_err(|e| e.into_core(id))?;
                 let amount = Money::from_minor(minor, Currency::EUR)?;
-                let v = self
+                let mut v = self
                     .verified_from(&a, amount)
                     .map_err(|e| e.into_core(id))?;
                 if v.outcome == Outcome::Paid {
                     self.check_source(n).map_err(|e| e.into_core(id))?;
                     if self.has_direct() && self.settings.confirm_ipn {
-                        self.confirm_on_our_contract(&a, amount).await?;
+                        if self.services.read().expect("lock").is_some() {
+                            self.confirm_on_our_contract(&a, amount).await?;
+                        } else if let Some(d) = v.detail.as_object_mut() {
+                            // Outside an engine (`bank verify` on a capture): the signature
+                            // is checked; the inquiry needs the store's question numbers.
+                            // The engine always attaches them, so no settlement skips it.
+                            d.insert(
+                                "confirmed_by_direct".into(),
+                                json!("not checked: no engine (offline verification)"),
+                            );
+                        }
                     }
                 }
                 tracing::info!(instance = %id, reference = %a.reference, erreur = %a.erreur, "Paybox IPN verified");

@@ -623,3 +623,51 @@ async fn the_card_handle_stays_out_of_history() {
     assert!(text.contains("NUMTRANS"), "{text}");
     assert!(!text.contains(&handle), "{text}");
 }
+
+/// `bank verify` builds the instance without an engine: the signature of a captured IPN is
+/// checked, and the Direct inquiry (which needs the store's question numbers) is reported
+/// as not done rather than failing the check.
+#[tokio::test]
+async fn offline_verification_says_the_inquiry_was_not_made() {
+    let s = setup(&[]).await;
+    let tx = s.tx(1250, false).await;
+    let form = s.form(&tx).await;
+    let ipn = s
+        .sandbox
+        .visit(&form, Some(bank_paybox::sandbox::CARD_ACCEPTED))
+        .await
+        .unwrap()
+        .ipn
+        .expect("an IPN");
+    let mut pairs: Vec<(String, String)> = s.sandbox.instance_options();
+    pairs.push(("default_email".into(), "shop@example.com".into()));
+    let refs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let info = bank_core::InstanceInfo {
+        id: "pbx".into(),
+        provider: "paybox".into(),
+        mode: bank_core::Mode::Test,
+        order: 0,
+        caption: "Paybox".into(),
+    };
+    let offline =
+        bank_paybox::Paybox::new(info, &bank_core::Options::from_pairs("pbx", &refs)).unwrap();
+    let mut n = Notification::new(Channel::Server, HttpMethod::Get, s.engine.now());
+    n.query = ipn.query;
+    let ctx = bank_core::VerifyContext {
+        installation: "shop".into(),
+        now: s.engine.now(),
+        signer: s.engine.signer().clone(),
+    };
+    let v = offline.verify(&n, &ctx).await.expect("signature checked");
+    assert_eq!(v.outcome, bank_core::Outcome::Paid);
+    assert_eq!(
+        v.detail["confirmed_by_direct"],
+        "not checked: no engine (offline verification)"
+    );
+    let mut tampered = n.clone();
+    tampered.query = tampered.query.replacen("montant=1250", "montant=125", 1);
+    assert!(offline.verify(&tampered, &ctx).await.is_err());
+}
