@@ -224,14 +224,3 @@ pub fn free_port() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").to_string()
 }
-
-/// Where cargo put the `bank` binary of this profile, if it is built.
-pub fn bank_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    // target/<profile>/deps/<test> or target/<profile>/<bin>
-    exe.ancestors()
-        .skip(1)
-        .take(3)
-        .map(|d| d.join("bank"))
-        .find(|p| p.is_file())
-}

@@ -411,16 +411,8 @@ backend_test!(
                 .is_empty(),
             "leased rows are not claimed twice"
         );
-        assert!(ts
-            .store
-            .hook_delivered(&first[0], 0, false, now, lease)
-            .await
-            .unwrap());
-        assert!(ts
-            .store
-            .hook_delivered(&first[0], 1, true, now, lease)
-            .await
-            .unwrap());
+        assert!(ts.store.hook_delivered(&first[0], 0, lease).await.unwrap());
+        assert_eq!(ts.store.rows_delivered(&[&first[0]], now).await.unwrap(), 1);
         let next = ts.store.claim_hooks(now, lease, 10).await.unwrap();
         assert_eq!(next.len(), 1);
         assert_eq!(
@@ -431,11 +423,7 @@ backend_test!(
         // t2's row: first hook delivered, then the worker stalls past its lease. Another worker
         // claims the row again from its second hook; the stalled worker's writes are refused.
         let t2_row = first.iter().find(|i| i.transaction_id == t2.id).unwrap();
-        assert!(ts
-            .store
-            .hook_delivered(t2_row, 0, false, now, lease)
-            .await
-            .unwrap());
+        assert!(ts.store.hook_delivered(t2_row, 0, lease).await.unwrap());
         let after = lease + Duration::seconds(1);
         let again = ts
             .store
@@ -447,11 +435,13 @@ backend_test!(
             .find(|i| i.transaction_id == t2.id)
             .expect("reclaimed");
         assert_eq!((t2_again.next, t2_again.attempt), (1, 2));
+        assert_eq!(
+            ts.store.rows_delivered(&[t2_row], after).await.unwrap(),
+            0,
+            "stale claim refused"
+        );
         assert!(
-            !ts.store
-                .hook_delivered(t2_row, 1, true, after, after)
-                .await
-                .unwrap(),
+            !ts.store.hook_delivered(t2_row, 1, after).await.unwrap(),
             "stale claim refused"
         );
         assert!(!ts.store.renew_claim(t2_row, after).await.unwrap());

@@ -320,15 +320,14 @@ pub trait Store: Send + Sync + Debug {
         limit: u32,
     ) -> Result<Vec<OutboxItem>, Error>;
 
-    /// Records that hook `index` of a claimed row was delivered and extends the lease to
-    /// `lease_until`; the row is done when it was the last one. Returns false, writing
-    /// nothing, when the claim was lost (lease expired and the row claimed again).
+    /// Records that the hooks of a claimed row up to `index` were delivered and extends the
+    /// lease to `lease_until` (the row itself is marked done by [`Store::rows_delivered`]).
+    /// Returns false, writing nothing, when the claim was lost (lease expired and the row
+    /// claimed again).
     async fn hook_delivered(
         &self,
         item: &OutboxItem,
         index: usize,
-        last: bool,
-        now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, Error>;
 

@@ -656,21 +656,16 @@ macro_rules! store_impl {
                     &self,
                     item: &OutboxItem,
                     index: usize,
-                    last: bool,
-                    now: DateTime<Utc>,
                     lease_until: DateTime<Utc>,
                 ) -> Result<bool, bank_core::Error> {
                     let _turn = self.write_turn().await;
                     // The next hook of the row is attempted at once, in the same claim: attempt 1.
                     let r = sqlx::query(
                         "UPDATE bank_outbox SET next_hook = $1, attempts = 1, last_error = NULL, \
-                         delivered_ms = CASE WHEN $2 THEN $3 ELSE NULL END, \
-                         locked_until_ms = CASE WHEN $2 THEN NULL ELSE $4 END \
-                         WHERE id = $5 AND claim_token = $6 AND delivered_ms IS NULL",
+                         locked_until_ms = $2 \
+                         WHERE id = $3 AND claim_token = $4 AND delivered_ms IS NULL",
                     )
                     .bind(i32::try_from(index + 1).unwrap_or(i32::MAX))
-                    .bind(last)
-                    .bind(ms(now))
                     .bind(ms(lease_until))
                     .bind(item.id)
                     .bind(item.claim_token)

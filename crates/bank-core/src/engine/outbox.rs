@@ -50,10 +50,9 @@ impl Engine {
             // all succeeded are marked done together: one commit per batch, not per row;
             // before the lease could run out, those done so far are marked at once (another
             // worker would deliver them again).
-            let longest = Duration::seconds(self.settings.hook_timeout_seconds + 1);
             let mut done = Vec::new();
             for item in &items {
-                if !done.is_empty() && self.clock.now() + longest > claimed_until {
+                if !done.is_empty() && self.lease_too_short(claimed_until) {
                     self.store.rows_delivered(&done, self.clock.now()).await?;
                     done.clear();
                 }
@@ -82,16 +81,14 @@ impl Engine {
         report: &mut DeliveryReport,
     ) -> Result<bool, Error> {
         let lease = Duration::seconds(self.settings.hook_lease_seconds);
-        // The longest a hook call may take, with a second of margin for the write.
-        let longest = Duration::seconds(self.settings.hook_timeout_seconds + 1);
         for index in item.next..item.hooks.len() {
-            let now = self.clock.now();
-            if now + longest > leased_until {
+            if self.lease_too_short(leased_until) {
+                let now = self.clock.now();
                 let kept = if index == item.next {
                     self.store.renew_claim(item, now + lease).await?
                 } else {
                     self.store
-                        .hook_delivered(item, index - 1, false, now, now + lease)
+                        .hook_delivered(item, index - 1, now + lease)
                         .await?
                 };
                 if !kept {
@@ -134,6 +131,12 @@ impl Engine {
             }
         }
         Ok(true)
+    }
+
+    /// True when a lease ending at `until` may run out during the longest hook call (its
+    /// timeout, with a second of margin for the write that follows).
+    fn lease_too_short(&self, until: DateTime<Utc>) -> bool {
+        self.clock.now() + Duration::seconds(self.settings.hook_timeout_seconds + 1) > until
     }
 
     /// Calls a hook in its own task, with a timeout: a hook that panics or hangs fails
