@@ -126,6 +126,17 @@ pub enum CaisseApError {
         /// Its status.
         status: Status,
     },
+    /// A cashier's word was posted for a transaction with no exchange of this terminal
+    /// whose outcome is unknown: nothing to resolve.
+    #[error("transaction {reference} has no exchange on terminal {instance} whose outcome is unknown: {reason}")]
+    NothingToResolve {
+        /// The terminal instance.
+        instance: String,
+        /// The transaction.
+        reference: String,
+        /// What was found instead.
+        reason: String,
+    },
     /// The terminal instance does not take this currency.
     #[error("instance {instance} does not take {currency}")]
     CurrencyNotAccepted {

@@ -336,7 +336,13 @@ impl TerminalService {
         });
         let raw = self.raw(Channel::Server, &client.config().endpoint(), None, &body);
         let mut v = Verified::new(Some(tx.reference.clone()), Outcome::Nothing);
-        v.detail = json!({ "terminal": "exchange started", "sent": sent });
+        // The amount sent is what a later resolve may settle, and nothing else.
+        v.detail = json!({
+            "terminal": "exchange started",
+            "sent": sent,
+            "amount_minor": tx.amount.minor(),
+            "currency": tx.amount.currency().code(),
+        });
         self.engine.settle_verified(instance, &raw, v).await?;
         Ok(())
     }
@@ -457,6 +463,31 @@ impl TerminalService {
         let client = self.client(instance)?;
         let tx = self.engine.transaction(reference).await?;
         let _flight = self.mark_in_flight(&tx.reference)?;
+        // Read again under the in-flight mark: nothing else can resolve it meanwhile.
+        let tx = self.engine.transaction(&tx.reference).await?;
+        let history = self.engine.store().history(tx.id).await?;
+        let nothing = |reason: String| CaisseApError::NothingToResolve {
+            instance: instance.to_string(),
+            reference: tx.reference.clone(),
+            reason,
+        };
+        match open_exchange(&history, instance) {
+            None => {
+                return Err(nothing(
+                    "no charge was sent to this terminal, or its outcome is known".into(),
+                ))
+            }
+            Some(sent) if sent != (tx.amount.minor(), tx.amount.currency().code().to_string()) => {
+                return Err(nothing(format!(
+                    "the exchange was for {} minor units of {}, the transaction is {}",
+                    sent.0, sent.1, tx.amount
+                )))
+            }
+            Some(_) => {}
+        }
+        if !payable(tx.status) {
+            return Err(nothing(format!("its status is {}", tx.status)));
+        }
         let mut v = Verified::new(Some(tx.reference.clone()), Outcome::Nothing);
         let body = match &word {
             CashierWord::Approved { authorisation } => {
@@ -512,6 +543,31 @@ impl TerminalService {
     ) -> Result<Transaction, CaisseApError> {
         Ok(self.engine.refund(reference, amount, staff).await?)
     }
+}
+
+/// The amount (minor units, currency) of the last exchange with the terminal `instance`
+/// recorded in `history`, when its outcome is still unknown: started and never answered
+/// (the server stopped during the wait), or answered with an unknown outcome, and not
+/// resolved since. `None` when there is nothing to resolve.
+fn open_exchange(history: &[bank_core::HistoryEntry], instance: &str) -> Option<(i64, String)> {
+    let mut open = None;
+    for h in history
+        .iter()
+        .filter(|h| h.instance.as_deref() == Some(instance))
+    {
+        let p = &h.detail["provider"];
+        if p["terminal"] == "exchange started" {
+            open = match (p["amount_minor"].as_i64(), p["currency"].as_str()) {
+                (Some(minor), Some(currency)) => Some((minor, currency.to_string())),
+                // Recorded before amounts were: cannot be matched, so not resolvable here.
+                _ => None,
+            };
+        } else if p["result"].is_string() && p["result"] != "unknown" {
+            // Approved, declined, unreachable, or resolved by a cashier.
+            open = None;
+        }
+    }
+    open
 }
 
 fn describe_outcome(o: &ExchangeOutcome) -> String {

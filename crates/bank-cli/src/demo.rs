@@ -175,7 +175,7 @@ async fn new_tx(engine: &Engine, amount: &str, who: &str) -> anyhow::Result<Tran
 }
 
 pub(crate) async fn run(data_dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(data_dir)
+    crate::serve::create_private_dir(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let db = data_dir.join("demo.db");
     let url = format!("sqlite://{}", db.display());

@@ -28,13 +28,27 @@ fn demo_secret(data_dir: &Path) -> anyhow::Result<String> {
         }
     }
     let secret = random_hex(32);
-    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    // Owner-only from its creation: never a moment when others can read it.
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create(true).truncate(true);
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    let mut file = open
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut file, secret.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(secret)
+}
+
+/// Creates `dir` (and its parents) readable by its owner only: it holds the database and
+/// the installation secret. An existing directory is left as it is.
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
 }
 
 pub(crate) async fn run(
@@ -52,7 +66,7 @@ pub(crate) async fn run(
             (cfg, settings, None)
         }
         None => {
-            std::fs::create_dir_all(data_dir)
+            create_private_dir(data_dir)
                 .with_context(|| format!("creating {}", data_dir.display()))
                 .map_err(Failure::Run)?;
             let listen = listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into());
@@ -95,7 +109,10 @@ pub(crate) async fn run(
             let token = random_hex(16);
             let settings = ServerSettings {
                 listen,
-                api_tokens: vec![SecretString::from(token.clone())],
+                api_tokens: vec![bank_server::ApiToken::new(
+                    "demo",
+                    SecretString::from(token.clone()),
+                )],
                 admins: vec![AdminUser::with_password(
                     "admin",
                     &SecretString::from(password.clone()),
@@ -181,8 +198,9 @@ pub(crate) async fn run(
         println!("  stripe:    a local Stripe sandbox; card 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined, 4000 0000 0000 3220 asks for 3-D Secure");
         println!("  paybox:    a local Paybox sandbox; card 1111 2222 3333 4444 pays, 4000 0000 0000 0002 is refused");
     }
+    let limits = bank_server::ConnectionLimits::from(&settings);
     let router = bank_server::router_with(engine, settings, terminals);
-    bank_server::serve(listener, router, shutdown_signal())
+    bank_server::serve_with(listener, router, limits, shutdown_signal())
         .await
         .map_err(|e| Failure::Run(e.into()))?;
     let _ = stop_tx.send(true);

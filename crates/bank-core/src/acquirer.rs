@@ -79,6 +79,24 @@ pub struct Capabilities {
     pub simulation: bool,
     /// Accepted currencies.
     pub currencies: Vec<Currency>,
+    /// Building the payment request calls the provider (Stripe creates a Checkout
+    /// Session): the payment page shows a button and the request is built when the payer
+    /// presses it ([`crate::Engine::chosen_request`]), never on a page view.
+    #[serde(default)]
+    pub request_on_choice: bool,
+    /// Smallest amount taken, in minor units of the transaction's currency (Stripe refuses
+    /// charges under its minimum; zero is for `zero_amount_only` providers).
+    #[serde(default)]
+    pub min_minor: i64,
+    /// Largest amount taken, minor units (Paybox's `PBX_TOTAL` has 10 digits, Stripe's
+    /// `unit_amount` 8). Providers without a limit of their own keep
+    /// [`Capabilities::DEFAULT_MAX_MINOR`].
+    #[serde(default = "default_max_minor")]
+    pub max_minor: i64,
+}
+
+fn default_max_minor() -> i64 {
+    Capabilities::DEFAULT_MAX_MINOR
 }
 
 impl Capabilities {
@@ -96,12 +114,22 @@ impl Capabilities {
             recurring: false,
             simulation: false,
             currencies: vec![Currency::EUR],
+            request_on_choice: false,
+            min_minor: 0,
+            max_minor: Self::DEFAULT_MAX_MINOR,
         }
     }
 
-    /// True when the acquirer can take a payment of `amount`.
+    /// The ceiling of a provider without a limit of its own: a billion units of a
+    /// two-decimal currency. A larger amount is a typing mistake, not a payment.
+    pub const DEFAULT_MAX_MINOR: i64 = 99_999_999_999;
+
+    /// True when the acquirer can take a payment of `amount`: its currency, its range, and
+    /// zero only for providers of zero amounts.
     pub fn accepts(&self, amount: Money) -> bool {
-        self.currencies.contains(&amount.currency()) && (amount.is_zero() == self.zero_amount_only)
+        self.currencies.contains(&amount.currency())
+            && (amount.is_zero() == self.zero_amount_only)
+            && (self.min_minor..=self.max_minor).contains(&amount.minor())
     }
 }
 
@@ -497,6 +525,9 @@ pub struct InstanceUrls {
     pub cancel_url: String,
     /// Where our own forms (offline buttons, simulation) post.
     pub action_url: String,
+    /// Where the payer's choice of a [`Capabilities::request_on_choice`] instance posts.
+    #[serde(default)]
+    pub choose_url: String,
 }
 
 impl InstanceUrls {
@@ -509,6 +540,7 @@ impl InstanceUrls {
             notify_url: format!("{base}/bank/{instance}/notify"),
             cancel_url: at("cancel"),
             action_url: format!("{base}/bank/{instance}/action"),
+            choose_url: format!("{base}/bank/{instance}/choose"),
         }
     }
 }
@@ -700,5 +732,30 @@ pub trait Acquirer: Send + Sync + fmt::Debug {
             instance: self.info().id.clone(),
             operation: "cancel_subscription",
         })
+    }
+}
+
+#[cfg(test)]
+mod capability_tests {
+    use super::*;
+
+    #[test]
+    fn accepts_checks_currency_zero_and_range() {
+        let mut c = Capabilities::new();
+        c.min_minor = 50;
+        c.max_minor = 99_999_999;
+        let eur = |m| Money::from_minor(m, Currency::EUR).expect("money");
+        assert!(c.accepts(eur(50)));
+        assert!(c.accepts(eur(99_999_999)));
+        assert!(!c.accepts(eur(49)), "under the provider's minimum");
+        assert!(!c.accepts(eur(0)), "zero is for zero-amount providers");
+        assert!(!c.accepts(eur(100_000_000)), "over the provider's maximum");
+        assert!(!c.accepts(eur(9_223_372_036_854_775_807)));
+        let jpy = Money::from_minor(1000, Currency::from_code("JPY").expect("JPY")).expect("money");
+        assert!(!c.accepts(jpy), "currency not declared");
+        assert!(
+            !Capabilities::new().accepts(eur(Capabilities::DEFAULT_MAX_MINOR + 1)),
+            "the default ceiling applies to providers without a limit"
+        );
     }
 }

@@ -116,6 +116,10 @@ pub struct EngineSettings {
     pub hook_retry_base_seconds: i64,
     /// A hook call taking longer than this fails (and is retried); below the lease.
     pub hook_timeout_seconds: i64,
+    /// Requests that did not verify (bad signature, unknown instance) kept per instance
+    /// and per hour, each cut to a few kilobytes; past this only a counter and a digest
+    /// are kept (see ARCHITECTURE.md, "Evidence of requests that did not verify").
+    pub unverified_per_hour: u32,
 }
 
 impl EngineSettings {
@@ -167,6 +171,12 @@ impl EngineSettings {
             1,
             self.hook_lease_seconds - 1,
         )?;
+        check(
+            "unverified_per_hour",
+            i64::from(self.unverified_per_hour),
+            0,
+            100_000,
+        )?;
         Ok(())
     }
 }
@@ -182,6 +192,7 @@ impl Default for EngineSettings {
             hook_max_attempts: 48,
             hook_retry_base_seconds: 10,
             hook_timeout_seconds: 30,
+            unverified_per_hour: 100,
         }
     }
 }

@@ -63,6 +63,14 @@ pub fn build(
 /// # Errors
 /// [`Error::Verification`] when a field is missing or the token does not match.
 pub fn verify(n: &Notification, ctx: &VerifyContext, instance: &str) -> Result<OwnFormPost, Error> {
+    // Our forms are posted: the same fields in a query string (a link, a prefetch, a log
+    // line replayed) are not the payer pressing a button.
+    if n.method != HttpMethod::Post {
+        return Err(Error::verification(
+            instance,
+            "our forms are posted: a GET request is refused",
+        ));
+    }
     let fields = n.fields();
     let get = |name: &str| {
         fields
@@ -127,5 +135,66 @@ pub fn manual_refund() -> crate::acquirer::OperationResult {
     crate::acquirer::OperationResult {
         provider_reference: None,
         manual: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acquirer::Channel;
+    use crate::signer::FormSigner;
+    use secrecy::SecretString;
+
+    fn ctx() -> VerifyContext {
+        VerifyContext {
+            installation: "shop".into(),
+            now: chrono::Utc::now(),
+            signer: FormSigner::new(SecretString::from("k")),
+        }
+    }
+
+    fn fields(token: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("ref", "shop-AAAAAAAAAAAAAAAA".into()),
+            ("amount", "1000".into()),
+            ("currency", "EUR".into()),
+            ("choice", "ok".into()),
+            ("token", token.into()),
+        ]
+    }
+
+    fn post(f: &[(&'static str, String)]) -> Notification {
+        let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Notification::form_post(&pairs, chrono::Utc::now())
+    }
+
+    fn token(c: &VerifyContext) -> String {
+        c.signer
+            .sign(&parts("simu", "shop-AAAAAAAAAAAAAAAA", "1000", "EUR", "ok"))
+    }
+
+    #[test]
+    fn a_posted_form_with_its_token_verifies() {
+        let c = ctx();
+        let p = verify(&post(&fields(&token(&c))), &c, "simu").expect("verified");
+        assert_eq!(p.choice, "ok");
+        assert_eq!(p.amount.minor(), 1000);
+    }
+
+    #[test]
+    fn the_same_fields_in_a_query_string_are_refused() {
+        let c = ctx();
+        let body = String::from_utf8(post(&fields(&token(&c))).body).expect("utf-8");
+        let mut n = Notification::new(Channel::Browser, HttpMethod::Get, chrono::Utc::now());
+        n.query = body;
+        let e = verify(&n, &c, "simu").expect_err("GET refused");
+        assert!(e.to_string().contains("posted"), "{e}");
+    }
+
+    #[test]
+    fn an_upper_case_token_is_refused() {
+        let c = ctx();
+        let upper = token(&c).to_ascii_uppercase();
+        assert!(verify(&post(&fields(&upper)), &c, "simu").is_err());
     }
 }

@@ -47,13 +47,13 @@ impl FormSigner {
         hex::encode(self.mac(parts).finalize().into_bytes())
     }
 
-    /// True when `token` is the token of `parts` (constant-time).
+    /// True when `token` is exactly the token of `parts`: the canonical lower-case hex that
+    /// [`FormSigner::sign`] writes, compared in constant time. Another spelling of the same
+    /// bytes (upper case) is refused: a token has one form, so a stored or logged token is
+    /// the one that was accepted.
     pub fn verify(&self, parts: &[&str], token: &str) -> bool {
-        let Ok(given) = hex::decode(token) else {
-            return false;
-        };
-        let expected = self.mac(parts).finalize().into_bytes();
-        expected.as_slice().ct_eq(&given).into()
+        let expected = self.sign(parts);
+        expected.as_bytes().ct_eq(token.as_bytes()).into()
     }
 }
 
@@ -69,6 +69,10 @@ mod tests {
         assert!(!s.verify(&["cheque", "shop-abc", "1001"], &t));
         assert!(!s.verify(&["cheques", "hop-abc", "1000"], &t));
         assert!(!s.verify(&["cheque", "shop-abc", "1000"], "zz"));
+        assert!(
+            !s.verify(&["cheque", "shop-abc", "1000"], &t.to_ascii_uppercase()),
+            "one spelling only"
+        );
         assert_eq!(format!("{s:?}"), "FormSigner([REDACTED])");
         let other = FormSigner::new(SecretString::from("other"));
         assert!(!other.verify(&["cheque", "shop-abc", "1000"], &t));

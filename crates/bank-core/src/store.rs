@@ -364,8 +364,28 @@ pub trait Store: Send + Sync + Debug {
     /// concurrent callers, on one server or several, never get the same value.
     async fn next_counter(&self, name: &str) -> Result<i64, Error>;
 
+    /// The current value of the counter `name` (0 before its first [`Store::next_counter`]):
+    /// admin session generations are read on every staff request.
+    async fn counter(&self, name: &str) -> Result<i64, Error>;
+
     /// How many transactions per status and instance (`mode`), for metrics.
     async fn counts(&self) -> Result<Vec<(Status, Option<String>, i64)>, Error>;
+
+    /// Counts one request that did not verify in the tally of `bucket` (an instance, or
+    /// `*` for unknown ones) for the hour starting at `window`: `bytes` more, `digest` as
+    /// the last one. Returns the tally's request count, this one included, so that the
+    /// caller stores the request itself only within its budget.
+    async fn tally_unverified(
+        &self,
+        bucket: &str,
+        window: DateTime<Utc>,
+        bytes: i64,
+        digest: &str,
+    ) -> Result<i64, Error>;
+
+    /// Deletes rejected notifications received before `before`, and unverified tallies of
+    /// hours before it; nothing else can be deleted. Returns both counts.
+    async fn prune_unverified(&self, before: DateTime<Utc>) -> Result<(u64, u64), Error>;
 }
 
 /// Raw notification parts as stored: method name, headers as JSON.

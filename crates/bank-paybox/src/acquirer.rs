@@ -637,7 +637,10 @@ impl Acquirer for Paybox {
             direct && (self.settings.authorisation_only || self.settings.deferred_days.is_some());
         c.cancel = direct;
         c.recurring = direct && self.settings.subscriptions;
+        // Paybox's documentation gives EUR; PBX_TOTAL has 3 to 10 digits.
         c.currencies = vec![Currency::EUR];
+        c.min_minor = 1;
+        c.max_minor = 9_999_999_999;
         c
     }
 

@@ -3,15 +3,19 @@
 //! Every POST carries a CSRF token bound to the session.
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
 use bank_core::{Money, Status};
 use maud::{html, Markup};
 
 use crate::api::parse_list_query;
 use crate::auth::{
-    admin_user, check_csrf, csrf_token, field, form_fields, session_value, SESSION_COOKIE,
+    admin_user, check_csrf, check_origin, cookie, csrf_token, field, form_fields,
+    generation_counter, session_value, verify_password, LOGIN_COOKIE, SESSION_COOKIE,
 };
 use crate::error::ServerError;
 use crate::pages::layout;
@@ -33,45 +37,87 @@ fn nav(user: &str, csrf: &str) -> Markup {
     }
 }
 
-/// `GET /admin/login`.
-pub(crate) async fn login_page() -> Response {
-    layout(
+/// The peer's address, when the server knows it (`bank_server::serve` records it).
+pub(crate) fn peer(conn: &Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<std::net::IpAddr> {
+    conn.as_ref().map(|Extension(ConnectInfo(a))| a.ip())
+}
+
+/// `GET /admin/login`: the form, bound to this browser by a cookie (sign-in CSRF).
+pub(crate) async fn login_page(State(state): State<AppState>) -> Response {
+    let nonce = hex::encode(rand::random::<[u8; 16]>());
+    let token = state.engine.signer().sign(&["login", &nonce]);
+    let secure = if state.settings.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{LOGIN_COOKIE}={nonce}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=3600{secure}"
+    );
+    let page = layout(
         "Sign in",
         html! {
             h1 { "Sign in" }
             form method="post" action="/admin/login" {
+                input type="hidden" name="csrf" value=(token);
                 p { label { "User " input name="user" autocomplete="username" required; } }
                 p { label { "Password " input name="password" type="password" autocomplete="current-password" required; } }
                 button type="submit" { "Sign in" }
             }
         },
-    )
-    .into_response()
+    );
+    ([(header::SET_COOKIE, cookie)], page).into_response()
 }
 
-/// `POST /admin/login`.
-pub(crate) async fn login(State(state): State<AppState>, body: Bytes) -> Response {
+/// `POST /admin/login`: same-site, with the form's token, throttled, hashed off the async
+/// workers, the same work for unknown users.
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    conn: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ServerError> {
+    check_origin(&headers)?;
     let f = form_fields(&body);
+    let nonce = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if nonce.is_empty()
+        || !field(&f, "csrf").is_some_and(|t| state.engine.signer().verify(&["login", &nonce], t))
+    {
+        return Err(ServerError::BadRequest(
+            "the sign-in form has expired: reload it".into(),
+        ));
+    }
     let (user, password) = (
         field(&f, "user").unwrap_or_default(),
         field(&f, "password").unwrap_or_default(),
     );
-    let ok = state
-        .settings
-        .admins
-        .iter()
-        .find(|a| a.name == user)
-        .is_some_and(|a| a.verify(password));
-    if !ok {
-        tracing::warn!(user, "admin sign-in refused");
+    let known = state.settings.admins.iter().find(|a| a.name == user);
+    let who = known.map(|a| a.name.as_str());
+    let ip = peer(&conn);
+    if let Some(wait) = state.throttle.wait(ip, who) {
+        tracing::warn!(user = who.unwrap_or("?"), ?ip, "admin sign-in throttled");
+        return Err(ServerError::TooManyRequests(wait.as_secs().max(1)));
+    }
+    if !verify_password(&state, user, password.to_string()).await? {
+        state.throttle.failed(ip, who);
+        tracing::warn!(user = who.unwrap_or("?"), ?ip, "admin sign-in refused");
         let page = layout(
             "Sign in",
             html! { h1 { "Sign in" } p.err { "Wrong user or password." } a href="/admin/login" { "Try again" } },
         );
-        return (StatusCode::UNAUTHORIZED, page).into_response();
+        return Ok((StatusCode::UNAUTHORIZED, page).into_response());
     }
+    let Some(account) = known else {
+        return Err(ServerError::Unauthorised);
+    };
+    state.throttle.succeeded(ip, user);
+    let generation = state
+        .engine
+        .store()
+        .counter(&generation_counter(user))
+        .await?;
     let expiry = state.engine.now().timestamp() + state.settings.session_seconds;
-    let value = session_value(&state, user, expiry);
+    let value = session_value(&state, account, generation, expiry);
     let secure = if state.settings.secure_cookies {
         "; Secure"
     } else {
@@ -82,13 +128,27 @@ pub(crate) async fn login(State(state): State<AppState>, body: Bytes) -> Respons
         state.settings.session_seconds
     );
     tracing::info!(user, "admin signed in");
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/admin")).into_response()
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/admin")).into_response())
 }
 
-/// `POST /admin/logout`.
-pub(crate) async fn logout() -> Response {
+/// `POST /admin/logout`: ends every session of the user, on every server.
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ServerError> {
+    if let Some((user, session)) = admin_user(&state, &headers).await? {
+        let f = form_fields(&body);
+        check_csrf(&state, &session, field(&f, "csrf"))?;
+        state
+            .engine
+            .store()
+            .next_counter(&generation_counter(&user))
+            .await?;
+        tracing::info!(user, "admin signed out: sessions revoked");
+    }
     let cookie = format!("{SESSION_COOKIE}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0");
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/admin/login")).into_response()
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/admin/login")).into_response())
 }
 
 /// `GET /admin?status=&mode=&authorisation=&reference=&before=`.
@@ -97,7 +157,7 @@ pub(crate) async fn list(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ServerError> {
-    let Some((user, session)) = admin_user(&state, &headers) else {
+    let Some((user, session)) = admin_user(&state, &headers).await? else {
         return Ok(login_redirect());
     };
     let q = q.unwrap_or_default();
@@ -173,7 +233,7 @@ pub(crate) async fn detail(
     headers: HeaderMap,
     Path(reference): Path<String>,
 ) -> Result<Response, ServerError> {
-    let Some((user, session)) = admin_user(&state, &headers) else {
+    let Some((user, session)) = admin_user(&state, &headers).await? else {
         return Ok(login_redirect());
     };
     let tx = state.engine.transaction(&reference).await?;
@@ -260,7 +320,7 @@ pub(crate) async fn notification(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, ServerError> {
-    let Some((user, session)) = admin_user(&state, &headers) else {
+    let Some((user, session)) = admin_user(&state, &headers).await? else {
         return Ok(login_redirect());
     };
     let n = state
@@ -295,11 +355,12 @@ pub(crate) async fn action(
     Path((reference, action)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ServerError> {
-    let Some((user, session)) = admin_user(&state, &headers) else {
+    let Some((user, session)) = admin_user(&state, &headers).await? else {
         return Err(ServerError::Unauthorised);
     };
     let f = form_fields(&body);
     check_csrf(&state, &session, field(&f, "csrf"))?;
+    crate::edge::check_fields(&f)?;
     let engine = &state.engine;
     match action.as_str() {
         "mark_received" => {
@@ -332,11 +393,20 @@ pub(crate) async fn action(
             let id: i64 = field(&f, "notification")
                 .and_then(|v| v.parse().ok())
                 .ok_or_else(|| ServerError::BadRequest("notification: expected an id".into()))?;
+            let tx = engine.transaction(&reference).await?;
             let stored = engine
                 .store()
                 .notification(id)
                 .await?
                 .ok_or_else(|| ServerError::NotFound("notification".into()))?;
+            // Check first, act second: the page replays only a notification of its own
+            // transaction.
+            if stored.transaction_id != Some(tx.id) {
+                return Err(ServerError::Conflict(format!(
+                    "notification {id} is not one of transaction {}",
+                    tx.reference
+                )));
+            }
             tracing::info!(user, id, "replaying a stored notification");
             // A replay goes through the whole path again: verification, amount, transition.
             engine
@@ -345,5 +415,6 @@ pub(crate) async fn action(
         }
         other => return Err(ServerError::NotFound(format!("action {other}"))),
     }
-    Ok(Redirect::to(&format!("/admin/tx/{reference}")).into_response())
+    let back = url::form_urlencoded::byte_serialize(reference.as_bytes()).collect::<String>();
+    Ok(Redirect::to(&format!("/admin/tx/{back}")).into_response())
 }

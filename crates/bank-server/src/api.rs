@@ -62,7 +62,10 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> Result<Response, ServerError> {
     require_api_token(&state, &headers)?;
-    let b: CreateBody = serde_json::from_slice(&body)
+    let raw: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ServerError::BadRequest(format!("invalid JSON body: {e}")))?;
+    crate::edge::check_json(&raw, "")?;
+    let b: CreateBody = serde_json::from_value(raw)
         .map_err(|e| ServerError::BadRequest(format!("invalid JSON body: {e}")))?;
     let currency = match &b.currency {
         Some(c) => Currency::from_code(c)?,

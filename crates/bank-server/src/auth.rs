@@ -1,75 +1,148 @@
-//! API tokens, admin sessions and CSRF tokens.
+//! API tokens, admin sessions, CSRF tokens and sign-in throttling.
 //!
-//! Sessions are stateless: a cookie `bank_admin=<user>.<expiry>.<mac>`, the MAC made with
-//! the installation secret (the engine's [`bank_core::FormSigner`]). A CSRF token is the MAC
-//! of the session cookie, so it is bound to one session and checked on every admin POST.
+//! Sessions are signed cookies `bank_admin=<hex user>.<generation>.<expiry>.<mac>`, the MAC
+//! made with the installation secret (the engine's [`bank_core::FormSigner`]) over the
+//! user, the generation, the expiry and a fingerprint of the user's password hash. They can
+//! be revoked: each user has a session generation in the store (a named counter, shared by
+//! every server), read on every staff request; signing out, `bank admin revoke-sessions`
+//! and a new password hash (the fingerprint changes) end every session of that user. A
+//! CSRF token is the MAC of the session cookie, so it is bound to one session and checked
+//! on every admin POST.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ServerError;
+use crate::settings::AdminUser;
 use crate::AppState;
 
 /// Name of the admin session cookie.
 pub(crate) const SESSION_COOKIE: &str = "bank_admin";
+/// Name of the cookie that binds the sign-in form to the browser that loaded it.
+pub(crate) const LOGIN_COOKIE: &str = "bank_login";
 
-/// Checks `Authorization: Bearer <token>` against the configured tokens.
-pub(crate) fn require_api_token(state: &AppState, headers: &HeaderMap) -> Result<(), ServerError> {
+/// Who made a request: `api:<token name>` or `admin:<user>`. Written in history lines.
+pub(crate) type Principal = String;
+
+/// Checks `Authorization: Bearer <token>` against the configured tokens; the token's name.
+pub(crate) fn require_api_token(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Principal, ServerError> {
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or(ServerError::Unauthorised)?;
-    let mut ok = subtle::Choice::from(0u8);
+    let mut found = None;
+    // Every token is compared, so the time taken does not say which one nearly matched.
     for t in &state.settings.api_tokens {
-        let t = t.expose_secret().as_bytes();
-        if t.len() == given.len() {
-            ok |= t.ct_eq(given.as_bytes());
+        let secret = t.token.expose_secret().as_bytes();
+        if secret.len() == given.len() && bool::from(secret.ct_eq(given.as_bytes())) {
+            found = Some(format!("api:{}", t.name));
         }
     }
-    if bool::from(ok) {
-        Ok(())
-    } else {
-        Err(ServerError::Unauthorised)
-    }
+    found.ok_or(ServerError::Unauthorised)
 }
 
-/// The value of the session cookie for `user`, valid until `expiry` (Unix seconds).
-pub(crate) fn session_value(state: &AppState, user: &str, expiry: i64) -> String {
-    let exp = expiry.to_string();
-    let mac = state.engine.signer().sign(&["admin-session", user, &exp]);
-    format!("{user}.{exp}.{mac}")
+/// The store counter holding `user`'s session generation.
+pub(crate) fn generation_counter(user: &str) -> String {
+    format!("admin-session:{user}")
 }
 
-/// The session cookie of the request, if any.
-pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
+/// A short fingerprint of the user's password hash: a new password ends old sessions.
+fn password_fingerprint(user: &AdminUser) -> String {
+    let d = Sha256::digest(user.password_hash.expose_secret().as_bytes());
+    hex::encode(&d[..8])
+}
+
+/// The value of the session cookie for `user` at `generation`, valid until `expiry`.
+pub(crate) fn session_value(
+    state: &AppState,
+    user: &AdminUser,
+    generation: i64,
+    expiry: i64,
+) -> String {
+    let (gen, exp) = (generation.to_string(), expiry.to_string());
+    let mac = state.engine.signer().sign(&[
+        "admin-session",
+        &user.name,
+        &gen,
+        &exp,
+        &password_fingerprint(user),
+    ]);
+    format!("{}.{gen}.{exp}.{mac}", hex::encode(user.name.as_bytes()))
+}
+
+/// The value of the cookie `name` of the request, if any.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
 }
 
-/// The signed-in staff user, checked: known user, valid MAC, not expired.
-pub(crate) fn admin_user(state: &AppState, headers: &HeaderMap) -> Option<(String, String)> {
-    let cookie = session_cookie(headers)?;
-    let mut parts = cookie.splitn(3, '.');
-    let (user, exp, mac) = (parts.next()?, parts.next()?, parts.next()?);
-    let expiry: i64 = exp.parse().ok()?;
+/// The signed-in staff user, checked: known user, valid MAC over the current password,
+/// current generation, not expired. Returns the user name and the cookie.
+///
+/// # Errors
+/// [`ServerError::Unavailable`] when the store cannot say the generation.
+pub(crate) async fn admin_user(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(String, String)>, ServerError> {
+    let Some(cookie) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let mut parts = cookie.splitn(4, '.');
+    let (Some(user), Some(gen), Some(exp), Some(mac)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Ok(None);
+    };
+    let Some(user) = hex::decode(user)
+        .ok()
+        .and_then(|u| String::from_utf8(u).ok())
+    else {
+        return Ok(None);
+    };
+    let (Ok(generation), Ok(expiry)) = (gen.parse::<i64>(), exp.parse::<i64>()) else {
+        return Ok(None);
+    };
+    let Some(account) = state.settings.admins.iter().find(|a| a.name == user) else {
+        return Ok(None);
+    };
     if expiry < state.engine.now().timestamp()
-        || !state.settings.admins.iter().any(|a| a.name == user)
+        || !state.engine.signer().verify(
+            &[
+                "admin-session",
+                &user,
+                gen,
+                exp,
+                &password_fingerprint(account),
+            ],
+            mac,
+        )
     {
-        return None;
+        return Ok(None);
     }
-    state
+    let current = state
         .engine
-        .signer()
-        .verify(&["admin-session", user, exp], mac)
-        .then(|| (user.to_string(), cookie.clone()))
+        .store()
+        .counter(&generation_counter(&user))
+        .await?;
+    Ok((generation == current).then_some((user, cookie)))
 }
 
 /// The CSRF token of a session.
@@ -91,6 +164,32 @@ pub(crate) fn check_csrf(
     }
 }
 
+/// Refuses a state-changing request whose `Origin` names another site than `Host`.
+pub(crate) fn check_origin(headers: &HeaderMap) -> Result<(), ServerError> {
+    let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
+        return Ok(());
+    };
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| url::Url::parse(o).ok())
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            })
+        });
+    match (origin_host, host) {
+        (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
+        _ => Err(ServerError::Forbidden(
+            "cross-site request refused (Origin is not this site)".into(),
+        )),
+    }
+}
+
 /// Decodes an `application/x-www-form-urlencoded` body.
 pub(crate) fn form_fields(body: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body).into_owned().collect()
@@ -102,4 +201,167 @@ pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
+}
+
+/// Sign-in throttling: after each failure the address and the user wait longer (1 s, 2 s,
+/// 4 s… up to [`Throttle::MAX_DELAY`]) before the next attempt is even hashed; a success
+/// clears both. Unknown user names share one entry, and the table holds at most
+/// [`Throttle::MAX_ENTRIES`] addresses, so strangers cannot grow it.
+#[derive(Debug, Default)]
+pub(crate) struct Throttle {
+    entries: Mutex<HashMap<String, Failures>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    until: Instant,
+}
+
+impl Throttle {
+    /// Longest wait after repeated failures.
+    pub(crate) const MAX_DELAY: Duration = Duration::from_secs(300);
+    /// Most entries kept.
+    pub(crate) const MAX_ENTRIES: usize = 10_000;
+
+    fn keys(peer: Option<IpAddr>, user: Option<&str>) -> [String; 2] {
+        [
+            format!("ip:{}", peer.map_or("-".into(), |p| p.to_string())),
+            format!("user:{}", user.unwrap_or("?")),
+        ]
+    }
+
+    /// How long the caller must still wait, if at all.
+    pub(crate) fn wait(&self, peer: Option<IpAddr>, user: Option<&str>) -> Option<Duration> {
+        let now = Instant::now();
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        Self::keys(peer, user)
+            .iter()
+            .filter_map(|k| entries.get(k))
+            .filter(|f| f.until > now)
+            .map(|f| f.until - now)
+            .max()
+    }
+
+    /// Records a failure for the address and the user.
+    pub(crate) fn failed(&self, peer: Option<IpAddr>, user: Option<&str>) {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= Self::MAX_ENTRIES {
+            // Forget those whose wait is long over; if still full, the oldest.
+            entries.retain(|_, f| f.until + Self::MAX_DELAY > now);
+            if entries.len() >= Self::MAX_ENTRIES {
+                if let Some(k) = entries
+                    .iter()
+                    .min_by_key(|(_, f)| f.until)
+                    .map(|(k, _)| k.clone())
+                {
+                    entries.remove(&k);
+                }
+            }
+        }
+        for k in Self::keys(peer, user) {
+            let e = entries.entry(k).or_insert(Failures {
+                count: 0,
+                until: now,
+            });
+            // A failure long after the last wait ended starts over.
+            if e.until + Self::MAX_DELAY < now {
+                e.count = 0;
+            }
+            e.count = e.count.saturating_add(1);
+            let delay = Duration::from_secs(1u64 << (e.count - 1).min(9)).min(Self::MAX_DELAY);
+            e.until = now + delay;
+        }
+    }
+
+    /// Clears the address and the user after a success.
+    pub(crate) fn succeeded(&self, peer: Option<IpAddr>, user: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        for k in Self::keys(peer, Some(user)) {
+            entries.remove(&k);
+        }
+    }
+}
+
+/// Checks `password` for the account named `user`, or spends the same work on a stand-in
+/// hash when there is no such account (the answer's time does not say which names exist).
+/// Runs on a blocking thread, one at a time: Argon2 takes tens of milliseconds and 19 MiB,
+/// which must not stall the async workers or let sign-in floods exhaust memory.
+pub(crate) async fn verify_password(
+    state: &AppState,
+    user: &str,
+    password: String,
+) -> Result<bool, ServerError> {
+    let account = state
+        .settings
+        .admins
+        .iter()
+        .find(|a| a.name == user)
+        .cloned();
+    let _turn = state
+        .hashing
+        .acquire()
+        .await
+        .map_err(|_| ServerError::Unavailable)?;
+    tokio::task::spawn_blocking(move || match account {
+        Some(a) => a.verify(&password),
+        None => {
+            let _ = stand_in().verify(&password);
+            false
+        }
+    })
+    .await
+    .map_err(|_| ServerError::Unavailable)
+}
+
+/// A hash of a random password with the same parameters as real ones, made once.
+fn stand_in() -> &'static AdminUser {
+    static STAND_IN: std::sync::OnceLock<AdminUser> = std::sync::OnceLock::new();
+    STAND_IN.get_or_init(|| {
+        let random: String = (0..32)
+            .map(|_| char::from(b'a' + rand::random::<u8>() % 26))
+            .collect();
+        AdminUser::with_password("", &secrecy::SecretString::from(random)).unwrap_or_else(|_| {
+            AdminUser {
+                name: String::new(),
+                password_hash: secrecy::SecretString::from(String::new()),
+            }
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_wait_longer_each_time_and_success_clears() {
+        let t = Throttle::default();
+        let ip: IpAddr = "192.0.2.1".parse().expect("ip");
+        assert!(t.wait(Some(ip), Some("staff")).is_none());
+        t.failed(Some(ip), Some("staff"));
+        let first = t.wait(Some(ip), Some("staff")).expect("waits");
+        t.failed(Some(ip), Some("staff"));
+        let second = t.wait(Some(ip), Some("staff")).expect("waits");
+        assert!(second > first, "{second:?} > {first:?}");
+        let other: IpAddr = "192.0.2.2".parse().expect("ip");
+        assert!(
+            t.wait(Some(other), Some("staff")).is_some(),
+            "the user waits from any address"
+        );
+        assert!(t.wait(Some(other), Some("else")).is_none());
+        t.succeeded(Some(ip), "staff");
+        assert!(t.wait(Some(ip), Some("staff")).is_none());
+    }
+
+    #[test]
+    fn the_table_is_bounded() {
+        let t = Throttle::default();
+        for i in 0..(Throttle::MAX_ENTRIES as u32 + 50) {
+            let ip = IpAddr::from(i.to_be_bytes());
+            t.failed(Some(ip), None);
+        }
+        assert!(t.entries.lock().expect("lock").len() <= Throttle::MAX_ENTRIES + 1);
+    }
 }

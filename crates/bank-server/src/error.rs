@@ -13,6 +13,12 @@ pub enum ServerError {
     /// Missing or wrong credentials (no detail given).
     #[error("unauthorised")]
     Unauthorised,
+    /// Authenticated or not, this request is refused (cross-site, too many attempts).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many attempts: wait this many seconds.
+    #[error("too many attempts: try again in {0} s")]
+    TooManyRequests(u64),
     /// No such thing.
     #[error("{0} not found")]
     NotFound(String),
@@ -41,7 +47,8 @@ impl From<bank_core::Error> for ServerError {
             | E::UnknownCurrency { .. }
             | E::UnknownStatus { .. }
             | E::CurrencyMismatch { .. }
-            | E::InvalidTransaction { .. } => ServerError::BadRequest(e.to_string()),
+            | E::InvalidTransaction { .. }
+            | E::Verification { .. } => ServerError::BadRequest(e.to_string()),
             E::NotAllowed { .. } | E::Unsupported { .. } => ServerError::Conflict(e.to_string()),
             E::AmountNotAllowed { .. } | E::RefundOutcomeUnknown { .. } | E::Provider { .. } => {
                 ServerError::Unprocessable(e.to_string())
@@ -60,6 +67,8 @@ impl ServerError {
         match self {
             ServerError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServerError::Unauthorised => StatusCode::UNAUTHORIZED,
+            ServerError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ServerError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ServerError::NotFound(_) => StatusCode::NOT_FOUND,
             ServerError::Conflict(_) => StatusCode::CONFLICT,
             ServerError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -71,7 +80,12 @@ impl ServerError {
 impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": { "status": self.status().as_u16(), "message": self.to_string() } });
-        (self.status(), axum::Json(body)).into_response()
+        let mut r = (self.status(), axum::Json(body)).into_response();
+        if let ServerError::TooManyRequests(s) = self {
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        r
     }
 }
 

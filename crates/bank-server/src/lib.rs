@@ -8,6 +8,7 @@
 //! | `GET /pay/{reference}` | the payment page: enabled instances in configured order |
 //! | `POST /bank/{instance}/action` | our own forms (offline buttons, simulation) |
 //! | `GET, POST /bank/{instance}/retour` | the payer's browser coming back from a provider |
+//! | `POST /bank/{instance}/choose` | the payer chose an instance whose request calls the provider (Stripe) |
 //! | `GET, POST /bank/{instance}/notify` | server-to-server notifications (IPN, webhooks) |
 //! | `GET /bank/retour/{ok,attente,echec}` | return pages |
 //! | `/api/…` | JSON API (bearer token), described at `/api/openapi.json` |
@@ -26,6 +27,7 @@ mod admin;
 mod api;
 mod auth;
 pub mod callbacks;
+mod edge;
 pub mod email;
 mod error;
 mod metrics;
@@ -48,7 +50,7 @@ use tower_http::trace::TraceLayer;
 pub use callbacks::CallbackHooks;
 pub use email::EmailHooks;
 pub use error::ServerError;
-pub use settings::{AdminUser, ServerSettings};
+pub use settings::{AdminUser, ApiToken, ServerSettings};
 pub use terminal::{TerminalPort, TerminalRefusal};
 
 /// What every handler shares.
@@ -62,6 +64,10 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Counter card terminals, when the binary has them.
     pub terminals: Option<Arc<dyn TerminalPort>>,
+    /// Sign-in failures by address and user.
+    throttle: Arc<auth::Throttle>,
+    /// One Argon2 hash at a time.
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 /// Builds the router over `engine` with `settings`.
@@ -77,11 +83,18 @@ pub fn router_with(
 ) -> Router {
     let body_limit = settings.body_limit_bytes;
     let timeout = Duration::from_secs(settings.request_timeout_seconds);
+    let instances = engine
+        .registry()
+        .all()
+        .map(|a| a.info().id.clone())
+        .collect();
     let state = AppState {
         engine,
         settings: Arc::new(settings),
-        metrics: Arc::new(metrics::Metrics::new()),
+        metrics: Arc::new(metrics::Metrics::new(instances)),
         terminals,
+        throttle: Arc::default(),
+        hashing: Arc::new(tokio::sync::Semaphore::new(1)),
     };
     let header = axum::http::HeaderName::from_static("x-request-id");
     // A charge waits for the card: the terminal routes get the terminal's deadline.
@@ -99,6 +112,7 @@ pub fn router_with(
         .route("/pay/{reference}", get(pages::payment_page))
         .route("/bank/retour/{page}", get(pages::return_page))
         .route("/bank/{instance}/action", post(notify::action))
+        .route("/bank/{instance}/choose", post(pages::choose))
         .route("/bank/{instance}/retour", get(notify::browser_return).post(notify::browser_return))
         .route("/bank/{instance}/cancel", get(notify::browser_return).post(notify::browser_return))
         .route("/bank/{instance}/notify", get(notify::server_notification).post(notify::server_notification))
@@ -119,6 +133,8 @@ pub fn router_with(
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(axum::middleware::from_fn(edge::refuse_control_characters))
+        .layer(axum::middleware::from_fn(edge::security_headers))
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req
@@ -132,16 +148,118 @@ pub fn router_with(
         .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, finishing in-flight requests.
+/// How connections are held: slow or idle clients, how many at once, how long a shutdown
+/// waits. [`ConnectionLimits::from`] reads them from [`ServerSettings`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A request's head must arrive within this long of its first byte, or of the previous
+    /// response on a kept-alive connection: a client that trickles headers or sits idle is
+    /// disconnected.
+    pub header_timeout: Duration,
+    /// Most connections open at once; further ones wait in the listen queue.
+    pub max_connections: usize,
+    /// After the shutdown signal, requests in flight get this long; then every remaining
+    /// connection is closed.
+    pub shutdown_grace: Duration,
+}
+
+impl From<&ServerSettings> for ConnectionLimits {
+    fn from(s: &ServerSettings) -> Self {
+        ConnectionLimits {
+            header_timeout: Duration::from_secs(s.header_timeout_seconds),
+            max_connections: s.max_connections,
+            shutdown_grace: Duration::from_secs(s.shutdown_grace_seconds),
+        }
+    }
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits::from(&ServerSettings::default())
+    }
+}
+
+/// Serves `router` on `listener` with the default [`ConnectionLimits`] until `shutdown`
+/// resolves.
 ///
 /// # Errors
-/// The I/O error of the listener.
+/// None in practice: accept errors (too many open files) are logged and retried.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, router, ConnectionLimits::default(), shutdown).await
+}
+
+/// Serves `router` on `listener` (HTTP/1.1) until `shutdown` resolves, holding each
+/// connection to `limits`: a header-read timeout that also closes idle kept-alive
+/// connections, a cap on open connections, and a deadline after the shutdown signal past
+/// which the remaining connections are closed. Each request carries the peer's address as
+/// [`axum::extract::ConnectInfo`].
+///
+/// # Errors
+/// None in practice: accept errors (too many open files) are logged and retried.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of descriptors or a reset before accept: wait a little, go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = router.clone();
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                tower::ServiceExt::oneshot(app.clone(), req)
+            });
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        connections.spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended");
+            }
+            drop(permit);
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let open = connections.len();
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!(open, grace = ?limits.shutdown_grace, "shutdown: closing connections still open");
+        }
+    }
+    connections.shutdown().await;
+    Ok(())
 }

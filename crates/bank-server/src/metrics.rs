@@ -28,9 +28,13 @@ pub(crate) struct TxLabels {
     pub mode: String,
 }
 
-/// The service's metrics.
+/// The service's metrics. Label values come only from the configuration and from fixed
+/// lists, never from a request: a path names an instance, and an instance that is not
+/// configured is counted as `unknown`, so strangers can neither add series nor break the
+/// format.
 pub struct Metrics {
     registry: Mutex<Registry>,
+    instances: std::collections::HashSet<String>,
     pub(crate) notifications: Family<NotificationLabels, Counter>,
     pub(crate) latency: Histogram,
     transactions: Family<TxLabels, Gauge<i64, AtomicI64>>,
@@ -45,7 +49,7 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(instances: std::collections::HashSet<String>) -> Self {
         let mut registry = Registry::default();
         let notifications = Family::<NotificationLabels, Counter>::default();
         let latency = Histogram::new([
@@ -77,6 +81,7 @@ impl Metrics {
         registry.register("bank_outbox_dead", "Hook deliveries given up", dead.clone());
         Metrics {
             registry: Mutex::new(registry),
+            instances: instances.into_iter().map(|i| escape_label(&i)).collect(),
             notifications,
             latency,
             transactions,
@@ -84,6 +89,34 @@ impl Metrics {
             dead,
         }
     }
+}
+
+impl Metrics {
+    /// The label for an instance named in a request path: itself when configured,
+    /// `unknown` otherwise.
+    pub(crate) fn instance_label(&self, instance: &str) -> String {
+        let escaped = escape_label(instance);
+        if self.instances.contains(&escaped) {
+            escaped
+        } else {
+            "unknown".into()
+        }
+    }
+}
+
+/// A label value as OpenMetrics writes it: backslash, double quote and line feed escaped
+/// (`prometheus_client` writes values as given).
+pub(crate) fn escape_label(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `GET /health`: 200 when the store answers, 503 otherwise.
@@ -107,7 +140,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, S
         m.transactions
             .get_or_create(&TxLabels {
                 status: status.as_str().into(),
-                mode: mode.unwrap_or_default(),
+                mode: escape_label(&mode.unwrap_or_default()),
             })
             .set(n);
     }
@@ -127,4 +160,20 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, S
         out,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let m = Metrics::new(["simu".to_string()].into_iter().collect());
+        assert_eq!(m.instance_label("simu"), "simu");
+        assert_eq!(
+            m.instance_label("x\"} 1\nbank_outbox_dead{a=\"b"),
+            "unknown"
+        );
+    }
 }

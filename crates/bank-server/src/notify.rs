@@ -60,7 +60,7 @@ async fn handle(
         .metrics
         .notifications
         .get_or_create(&NotificationLabels {
-            instance: instance.to_string(),
+            instance: state.metrics.instance_label(instance),
             effect,
         })
         .inc();
@@ -134,7 +134,26 @@ pub(crate) async fn server_notification(
     body: Bytes,
 ) -> Response {
     let n = notification(Channel::Server, &method, &headers, query, body, &state);
-    match handle(&state, &instance, n.clone()).await {
+    if state.engine.registry().get(&instance).is_none() {
+        // A copy of another installation, or an instance removed from the configuration:
+        // acknowledge so the provider stops; the engine keeps it within its budget.
+        state
+            .metrics
+            .notifications
+            .get_or_create(&NotificationLabels {
+                instance: "unknown".into(),
+                effect: "unknown_instance".into(),
+            })
+            .inc();
+        return match state.engine.record_unknown_instance(&instance, &n).await {
+            Ok(()) => (StatusCode::OK, "").into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "could not store the notification");
+                ServerError::Unavailable.into_response()
+            }
+        };
+    }
+    match handle(&state, &instance, n).await {
         Ok(r) => {
             let status = StatusCode::from_u16(r.reply.status).unwrap_or(StatusCode::OK);
             (
@@ -143,26 +162,6 @@ pub(crate) async fn server_notification(
                 r.reply.body,
             )
                 .into_response()
-        }
-        Err(bank_core::Error::UnknownInstance { .. }) => {
-            // A copy of another installation, or an instance removed from the configuration:
-            // acknowledge so the provider stops, keep the request for review.
-            tracing::warn!(
-                instance,
-                "notification for an instance not configured here: acknowledged"
-            );
-            let record = bank_core::store::NewNotification {
-                instance: instance.clone(),
-                raw: n,
-                verdict: bank_core::store::Verdict::Unknown,
-                reason: Some("instance not configured".into()),
-                event_id: None,
-            };
-            if let Err(e) = state.engine.store().record_notification(&record).await {
-                tracing::error!(error = %e, "could not store the notification");
-                return ServerError::Unavailable.into_response();
-            }
-            (StatusCode::OK, "").into_response()
         }
         Err(e) => {
             tracing::error!(instance, error = %e, "notification not processed: the provider will retry");

@@ -50,12 +50,15 @@ fn form(f: &Form) -> Markup {
     }
 }
 
-fn request(r: &PaymentRequest) -> Markup {
+/// `go_on`: submit a hosted form as the page loads. Only when the payer has nothing else to
+/// choose (it is the only way to pay, or they just chose it): otherwise the other choices
+/// would flash by and leave with the page.
+fn request(r: &PaymentRequest, go_on: bool) -> Markup {
     match r {
         PaymentRequest::Form(f) => html! {
             (form(f))
-            @if f.auto_submit {
-                // Hosted payment pages: go on at once, the button stays for browsers without script.
+            @if f.auto_submit && go_on {
+                // The button stays for browsers without script.
                 script { (PreEscaped("document.currentScript.previousElementSibling.submit();")) }
             }
         },
@@ -97,26 +100,74 @@ pub(crate) async fn payment_page(
     Path(reference): Path<String>,
 ) -> Result<Response, ServerError> {
     let tx = state.engine.transaction(&reference).await?;
-    if matches!(tx.status, Status::Ok | Status::Rembourse) {
-        return Ok(return_redirect(&state, &tx, ReturnPage::Ok).await);
+    match tx.status {
+        Status::Ok | Status::Rembourse => {
+            return Ok(return_redirect(&state, &tx, ReturnPage::Ok).await)
+        }
+        // The payer said how they would pay (a cheque, a transfer): the waiting page.
+        Status::Attente => return Ok(return_redirect(&state, &tx, ReturnPage::Attente).await),
+        Status::Commande | Status::Echec | Status::Abandon => {}
     }
     let choices = state.engine.payment_choices(&reference).await?;
+    let web: Vec<_> = choices
+        .iter()
+        .filter(|c| !matches!(c.request, PaymentRequest::Terminal { .. }))
+        .collect();
+    let only = web.len() == 1;
     Ok(layout(
         "Payment",
         html! {
             h1 { "Payment of " (tx.amount) }
             p { "Reference " code { (tx.reference) } }
-            @if choices.iter().all(|c| matches!(c.request, PaymentRequest::Terminal { .. })) { p.err { "No means of payment is available for this amount." } }
+            @if web.is_empty() { p.err { "No means of payment is available for this amount." } }
             // Terminals are for the counter's point of sale, not for payers on the web.
-            @for c in choices.iter().filter(|c| !matches!(c.request, PaymentRequest::Terminal { .. })) {
+            @for c in &web {
                 section aria-label=(c.instance.caption) {
                     h2 { (c.instance.caption) }
-                    (request(&c.request))
+                    (request(&c.request, only))
                 }
             }
         },
     )
     .into_response())
+}
+
+/// `POST /bank/{instance}/choose`: the payer chose an instance whose request calls the
+/// provider (a Stripe Checkout Session is created now, not on every page view).
+pub(crate) async fn choose(
+    State(state): State<AppState>,
+    Path(instance): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ServerError> {
+    let f = crate::auth::form_fields(&body);
+    let (Some(reference), Some(token)) = (
+        crate::auth::field(&f, "ref"),
+        crate::auth::field(&f, "token"),
+    ) else {
+        return Err(ServerError::BadRequest("ref and token: required".into()));
+    };
+    let tx = state.engine.transaction(reference).await?;
+    if !matches!(
+        tx.status,
+        Status::Commande | Status::Echec | Status::Abandon
+    ) {
+        return Ok(return_redirect(&state, &tx, page_for(tx.status)).await);
+    }
+    let r = state
+        .engine
+        .chosen_request(&instance, reference, token)
+        .await?;
+    Ok(match r {
+        PaymentRequest::Redirect { url } => axum::response::Redirect::to(&url).into_response(),
+        other => layout(
+            "Payment",
+            html! {
+                h1 { "Payment of " (tx.amount) }
+                (request(&other, true))
+            },
+        )
+        .into_response(),
+    })
 }
 
 /// The return page a payer goes to for `tx`, unless `redirige_apres_retour` says otherwise.

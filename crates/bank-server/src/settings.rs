@@ -52,13 +52,41 @@ impl AdminUser {
     }
 }
 
+/// A bearer token of the JSON API, with the name that history lines show for what it did
+/// (`api:<name>`): give the point of sale its own.
+#[derive(Clone)]
+pub struct ApiToken {
+    /// Who holds it (`pos`, `shop`).
+    pub name: String,
+    /// The token, 24 characters at least.
+    pub token: SecretString,
+}
+
+impl ApiToken {
+    /// A token named `name`.
+    pub fn new(name: &str, token: SecretString) -> Self {
+        ApiToken {
+            name: name.to_string(),
+            token,
+        }
+    }
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiToken")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Settings of the HTTP service.
 #[derive(Clone)]
 pub struct ServerSettings {
     /// Address to listen on (`127.0.0.1:8080`).
     pub listen: String,
-    /// Bearer tokens accepted by the JSON API (several, for rotation).
-    pub api_tokens: Vec<SecretString>,
+    /// Bearer tokens accepted by the JSON API (several, for rotation or for each client).
+    pub api_tokens: Vec<ApiToken>,
     /// Staff accounts.
     pub admins: Vec<AdminUser>,
     /// Largest request body, bytes.
@@ -72,6 +100,13 @@ pub struct ServerSettings {
     /// Longest terminal charge, seconds: above the terminals' deadline (180 s by default).
     /// A reverse proxy in front must allow as much.
     pub terminal_timeout_seconds: u64,
+    /// A client must send a request's whole head within this many seconds of starting it,
+    /// or of the previous response on a kept-alive connection (which closes an idle one).
+    pub header_timeout_seconds: u64,
+    /// Most connections open at once; further ones wait in the listen queue.
+    pub max_connections: usize,
+    /// On shutdown, requests in flight get this many seconds; then connections are closed.
+    pub shutdown_grace_seconds: u64,
 }
 
 impl fmt::Debug for ServerSettings {
@@ -82,6 +117,8 @@ impl fmt::Debug for ServerSettings {
             .field("admins", &self.admins)
             .field("body_limit_bytes", &self.body_limit_bytes)
             .field("request_timeout_seconds", &self.request_timeout_seconds)
+            .field("header_timeout_seconds", &self.header_timeout_seconds)
+            .field("max_connections", &self.max_connections)
             .finish_non_exhaustive()
     }
 }
@@ -97,6 +134,9 @@ impl Default for ServerSettings {
             session_seconds: 8 * 3600,
             secure_cookies: false,
             terminal_timeout_seconds: 200,
+            header_timeout_seconds: 10,
+            max_connections: 512,
+            shutdown_grace_seconds: 10,
         }
     }
 }
@@ -121,15 +161,27 @@ impl ServerSettings {
                     ("listen", toml::Value::String(l)) => s.listen = l.clone(),
                     ("api_tokens", toml::Value::Array(a)) => {
                         for (i, t) in a.iter().enumerate() {
+                            // `{ name = "pos", env = "BANK_POS_TOKEN" }`, or the secret alone.
+                            let mut t = t.clone();
+                            let name = match t.as_table_mut().and_then(|t| t.remove("name")) {
+                                Some(toml::Value::String(n)) if valid_name(&n) => n,
+                                Some(_) => {
+                                    return Err(err(
+                                        &format!("{key}[{i}].name"),
+                                        "1 to 32 letters, digits, '-' or '_'".into(),
+                                    ))
+                                }
+                                None => format!("token{}", i + 1),
+                            };
                             let tok =
-                                resolve_secret(t, &config.source, &format!("{key}[{i}]"), env)?;
+                                resolve_secret(&t, &config.source, &format!("{key}[{i}]"), env)?;
                             if tok.expose_secret().len() < 24 {
                                 return Err(err(
                                     &format!("{key}[{i}]"),
                                     "too short: use at least 24 characters".into(),
                                 ));
                             }
-                            s.api_tokens.push(tok);
+                            s.api_tokens.push(ApiToken { name, token: tok });
                         }
                     }
                     ("body_limit_bytes", toml::Value::Integer(n))
@@ -152,6 +204,19 @@ impl ServerSettings {
                         if (10..=900).contains(n) =>
                     {
                         s.terminal_timeout_seconds = n.unsigned_abs()
+                    }
+                    ("header_timeout_seconds", toml::Value::Integer(n))
+                        if (1..=120).contains(n) =>
+                    {
+                        s.header_timeout_seconds = n.unsigned_abs()
+                    }
+                    ("max_connections", toml::Value::Integer(n)) if (8..=100_000).contains(n) => {
+                        s.max_connections = usize::try_from(*n).unwrap_or(512)
+                    }
+                    ("shutdown_grace_seconds", toml::Value::Integer(n))
+                        if (0..=600).contains(n) =>
+                    {
+                        s.shutdown_grace_seconds = n.unsigned_abs()
                     }
                     _ => return Err(err(&key, format!("unknown key or bad value {v}"))),
                 }
@@ -194,4 +259,10 @@ impl ServerSettings {
         }
         Ok(s)
     }
+}
+
+fn valid_name(n: &str) -> bool {
+    (1..=32).contains(&n.len())
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

@@ -8,9 +8,14 @@
 //!   ask the cashier).
 //! - `POST /api/terminal/{instance}/resolve` `{"reference": "…", "word": "approved",
 //!   "authorisation": "…"}` or `{"word": "declined"}`: what the cashier read after an unknown
-//!   outcome.
+//!   outcome. It applies only to a charge this terminal was sent for that transaction, its
+//!   amount and currency, whose outcome is still unknown (the terminal did not answer, or
+//!   the server stopped during the wait); anything else is refused with 409 and changes
+//!   nothing.
 //!
-//! Both need the API token.
+//! Both need an API token; resolve also takes a staff session (its cookie and the
+//! `X-CSRF-Token` header of the admin pages). History lines name who resolved from that
+//! credential (`api:<token name>`, `admin:<user>`), never from a header of the request.
 
 use std::fmt::Debug;
 
@@ -20,7 +25,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bank_core::async_trait;
 
-use crate::auth::require_api_token;
+use crate::auth::{admin_user, check_csrf, require_api_token};
 use crate::error::ServerError;
 use crate::AppState;
 
@@ -43,7 +48,8 @@ pub trait TerminalPort: Send + Sync + Debug {
         instance: &str,
         reference: &str,
     ) -> Result<serde_json::Value, TerminalRefusal>;
-    /// Settles an unknown outcome from the cashier's word (`body` as posted).
+    /// Settles an unknown outcome from the cashier's word (`body` as posted); `staff` is
+    /// the authenticated principal (`api:<token name>`, `admin:<user>`).
     async fn resolve(
         &self,
         instance: &str,
@@ -75,6 +81,7 @@ pub(crate) async fn charge(
     require_api_token(&state, &headers)?;
     let v: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ServerError::BadRequest(format!("invalid JSON body: {e}")))?;
+    crate::edge::check_json(&v, "")?;
     let reference = v
         .get("reference")
         .and_then(|r| r.as_str())
@@ -92,14 +99,20 @@ pub(crate) async fn resolve(
     Path(instance): Path<String>,
     body: Bytes,
 ) -> Result<Response, ServerError> {
-    require_api_token(&state, &headers)?;
+    let staff = match require_api_token(&state, &headers) {
+        Ok(p) => p,
+        Err(_) => {
+            let Some((user, session)) = admin_user(&state, &headers).await? else {
+                return Err(ServerError::Unauthorised);
+            };
+            let token = headers.get("x-csrf-token").and_then(|h| h.to_str().ok());
+            check_csrf(&state, &session, token)?;
+            format!("admin:{user}")
+        }
+    };
     let v: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ServerError::BadRequest(format!("invalid JSON body: {e}")))?;
-    let staff = headers
-        .get("x-bank-staff")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("pos")
-        .to_string();
+    crate::edge::check_json(&v, "")?;
     Ok(match port(&state)?.resolve(&instance, &v, &staff).await {
         Ok(r) => axum::Json(r).into_response(),
         Err(r) => refusal(r),

@@ -63,7 +63,7 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
         .unwrap(),
     );
     let settings = ServerSettings {
-        api_tokens: vec![SecretString::from(TOKEN)],
+        api_tokens: vec![bank_server::ApiToken::new("pos", SecretString::from(TOKEN))],
         admins: vec![
             AdminUser::with_password("treasurer", &SecretString::from("s3cret-pass")).unwrap(),
         ],

@@ -60,7 +60,7 @@ address = "1 rue de la Paix"
         .unwrap(),
     );
     let settings = ServerSettings {
-        api_tokens: vec![SecretString::from(TOKEN)],
+        api_tokens: vec![bank_server::ApiToken::new("pos", SecretString::from(TOKEN))],
         admins: vec![
             AdminUser::with_password("staff", &SecretString::from("correct horse")).unwrap(),
         ],
@@ -90,6 +90,53 @@ fn api(method: &str, uri: &str, body: &str) -> Request<Body> {
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body.to_string()))
         .unwrap()
+}
+
+/// A sign-in POST as a browser sends it: with the form's token and its cookie.
+async fn login_request(app: &App, user: &str, password: &str) -> Request<Body> {
+    let (s, h, page) = send(
+        app,
+        Request::get("/admin/login").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let cookie = h[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf", &csrf)
+        .append_pair("user", user)
+        .append_pair("password", password)
+        .finish();
+    Request::post("/admin/login")
+        .header(header::COOKIE, cookie)
+        .body(Body::from(body))
+        .unwrap()
+}
+
+/// Signs in and returns the session cookie (`bank_admin=…`).
+async fn sign_in(app: &App, user: &str, password: &str) -> String {
+    let (s, h, b) = send(app, login_request(app, user, password).await).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{b}");
+    h[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 fn hidden_fields(html: &str, choice: &str) -> Vec<(String, String)> {
@@ -332,14 +379,11 @@ async fn staff_sign_in_see_and_act_with_csrf() {
         (s, h[header::LOCATION].to_str().unwrap()),
         (StatusCode::SEE_OTHER, "/admin/login")
     );
-    let bad = Request::post("/admin/login")
-        .body(Body::from("user=staff&password=wrong"))
-        .unwrap();
+    let bad = login_request(&app, "staff", "wrong").await;
     assert_eq!(send(&app, bad).await.0, StatusCode::UNAUTHORIZED);
-    let good = Request::post("/admin/login")
-        .body(Body::from("user=staff&password=correct+horse"))
-        .unwrap();
-    let (s, h, _) = send(&app, good).await;
+    // The first failure makes the next attempt wait: the test's clock is real.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (s, h, _) = send(&app, login_request(&app, "staff", "correct horse").await).await;
     assert_eq!(s, StatusCode::SEE_OTHER);
     let cookie = h[header::SET_COOKIE]
         .to_str()

@@ -795,6 +795,62 @@ macro_rules! store_impl {
                     .map_err(StoreError::query("next counter"))?;
                     Ok(value)
                 }
+
+                async fn counter(&self, name: &str) -> Result<i64, bank_core::Error> {
+                    let value: Option<i64> =
+                        sqlx::query_scalar("SELECT value FROM bank_counters WHERE name = $1")
+                            .bind(name)
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(StoreError::query("read counter"))?;
+                    Ok(value.unwrap_or(0))
+                }
+
+                async fn tally_unverified(
+                    &self,
+                    bucket: &str,
+                    window: DateTime<Utc>,
+                    bytes: i64,
+                    digest: &str,
+                ) -> Result<i64, bank_core::Error> {
+                    let _turn = self.write_turn().await;
+                    let value: i64 = sqlx::query_scalar(
+                        "INSERT INTO bank_unverified (bucket, window_ms, requests, bytes, last_digest) \
+                         VALUES ($1, $2, 1, $3, $4) \
+                         ON CONFLICT (bucket, window_ms) DO UPDATE SET \
+                         requests = bank_unverified.requests + 1, \
+                         bytes = bank_unverified.bytes + $3, last_digest = $4 \
+                         RETURNING requests",
+                    )
+                    .bind(bucket)
+                    .bind(window.timestamp_millis())
+                    .bind(bytes)
+                    .bind(digest)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(StoreError::query("tally unverified request"))?;
+                    Ok(value)
+                }
+
+                async fn prune_unverified(&self, before: DateTime<Utc>) -> Result<(u64, u64), bank_core::Error> {
+                    let _turn = self.write_turn().await;
+                    let cutoff = before.timestamp_millis();
+                    let notifications = sqlx::query(
+                        "DELETE FROM bank_notifications WHERE verdict = 'rejected' AND received_ms < $1",
+                    )
+                    .bind(cutoff)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(StoreError::query("prune rejected notifications"))?
+                    .rows_affected();
+                    let tallies = sqlx::query("DELETE FROM bank_unverified WHERE window_ms < $1")
+                        .bind(cutoff)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(StoreError::query("prune unverified tallies"))?
+                        .rows_affected();
+                    Ok((notifications, tallies))
+                }
             }
         }
     };

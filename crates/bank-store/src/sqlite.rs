@@ -45,6 +45,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
+        if !memory {
+            create_owner_only(opts.get_filename()).map_err(|source| StoreError::Connect {
+                url: redact_url(url),
+                source: sqlx::Error::Io(source),
+            })?;
+        }
         let pool = SqlitePoolOptions::new()
             // An in-memory database lives in one connection.
             .max_connections(if memory { 1 } else { 8 })
@@ -66,6 +72,21 @@ impl SqliteStore {
     /// The pool, for benchmarks and tests.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+}
+
+/// Creates the database file readable by its owner only, before SQLite does it with the
+/// process umask (0644 on most systems): it holds billing data and raw notifications. SQLite
+/// gives its `-wal` and `-shm` files the permissions of the database file.
+fn create_owner_only(path: &std::path::Path) -> std::io::Result<()> {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    match open.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

@@ -446,6 +446,12 @@ impl Acquirer for Stripe {
         c.refund = RefundSupport::Partial;
         c.recurring = true;
         c.currencies = amount::supported();
+        // Stripe's lowest minimum charge (0.50 in EUR and USD, 50 in JPY) and the eight
+        // digits of `unit_amount`; a currency with a higher minimum gets Stripe's error.
+        c.min_minor = 50;
+        c.max_minor = 99_999_999;
+        // A Checkout Session is created at Stripe: only when the payer chooses Stripe.
+        c.request_on_choice = true;
         c
     }
 

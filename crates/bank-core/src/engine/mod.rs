@@ -9,6 +9,9 @@ mod manual;
 mod notify;
 mod outbox;
 mod recurring;
+mod unverified;
+
+pub use unverified::{MAX_BODY, MAX_HEADERS, MAX_HEADER_VALUE, MAX_QUERY, UNKNOWN_BUCKET};
 
 use std::fmt;
 use std::sync::Arc;
@@ -241,6 +244,13 @@ impl Engine {
     /// # Errors
     /// [`Error::UnknownTransaction`] or a store error.
     pub async fn transaction(&self, reference: &str) -> Result<Transaction, Error> {
+        // Every reference of ours has one shape: anything else (a NUL byte, a megabyte of
+        // path) is unknown without asking the store, which may refuse such text.
+        if Reference::installation_of(reference).is_none() {
+            return Err(Error::UnknownTransaction {
+                reference: reference.escape_debug().take(64).collect(),
+            });
+        }
         self.store
             .transaction_by_reference(reference)
             .await?
@@ -271,13 +281,104 @@ impl Engine {
     }
 
     /// The ways to pay `reference`, in configured order: enabled instances that accept its
-    /// amount and currency (only `gratuit`-like ones for a zero amount), and recurring ones
-    /// for a subscription. An instance whose request fails is left out with a warning.
+    /// amount and currency (only `gratuit`-like ones for a zero amount, each provider's
+    /// range otherwise), and recurring ones for a subscription. An instance whose request
+    /// fails is left out with a warning. An instance whose request calls the provider
+    /// ([`Capabilities::request_on_choice`](crate::Capabilities)) is offered as a signed
+    /// button posting to its `choose` endpoint; [`Engine::chosen_request`] builds it then.
     ///
     /// # Errors
     /// [`Error::UnknownTransaction`], or [`Error::NotAllowed`] when the transaction can no
     /// longer be paid.
     pub async fn payment_choices(&self, reference: &str) -> Result<Vec<PaymentChoice>, Error> {
+        let tx = self.payable(reference).await?;
+        let mut out = Vec::new();
+        for acq in self.registry.enabled() {
+            if !offers(acq.as_ref(), &tx) {
+                continue;
+            }
+            let ctx = self.payment_context(&tx, &acq.info().id).await;
+            let request = if acq.capabilities().request_on_choice {
+                Ok(PaymentRequest::Form(self.choice_form(
+                    &ctx,
+                    acq.info(),
+                    &tx,
+                )))
+            } else {
+                acq.payment_request(&tx, &ctx).await
+            };
+            match request {
+                Ok(request) => out.push(PaymentChoice {
+                    instance: acq.info().clone(),
+                    request,
+                }),
+                Err(e) => {
+                    tracing::warn!(instance = %acq.info().id, error = %e, "payment request failed")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The payment request of `instance` for `reference`, built now because the payer
+    /// pressed its button (the form of [`Engine::payment_choices`], whose `token` binds
+    /// instance and reference). The instance must still be offered for the transaction.
+    ///
+    /// # Errors
+    /// [`Error::Verification`] for a bad token, [`Error::UnknownInstance`] for an instance
+    /// not offered here, [`Error::NotAllowed`] when the transaction can no longer be paid,
+    /// [`Error::AmountNotAllowed`] when the instance does not take its amount, or the
+    /// provider's error.
+    pub async fn chosen_request(
+        &self,
+        instance: &str,
+        reference: &str,
+        token: &str,
+    ) -> Result<PaymentRequest, Error> {
+        if !self.signer.verify(&["choose", instance, reference], token) {
+            return Err(Error::verification(instance, "bad choice token"));
+        }
+        let acq = self
+            .registry
+            .enabled()
+            .find(|a| a.info().id == instance)
+            .cloned()
+            .ok_or_else(|| Error::UnknownInstance {
+                instance: instance.to_string(),
+            })?;
+        let tx = self.payable(reference).await?;
+        if !offers(acq.as_ref(), &tx) {
+            return Err(Error::AmountNotAllowed {
+                action: "payment",
+                reference: tx.reference,
+                reason: format!("{instance} does not take {}", tx.amount),
+            });
+        }
+        let ctx = self.payment_context(&tx, instance).await;
+        acq.payment_request(&tx, &ctx).await
+    }
+
+    fn choice_form(
+        &self,
+        ctx: &PaymentContext,
+        info: &InstanceInfo,
+        tx: &Transaction,
+    ) -> crate::acquirer::Form {
+        let token = self.signer.sign(&["choose", &info.id, &tx.reference]);
+        crate::acquirer::Form {
+            action: ctx.urls.choose_url.clone(),
+            method: crate::acquirer::HttpMethod::Post,
+            fields: vec![
+                ("ref".into(), tx.reference.clone()),
+                ("token".into(), token),
+            ],
+            submit_label: format!("Pay with {}", info.caption),
+            auto_submit: false,
+        }
+    }
+
+    /// The transaction, if a payer may still pay it.
+    async fn payable(&self, reference: &str) -> Result<Transaction, Error> {
         let tx = self.transaction(reference).await?;
         if !matches!(
             tx.status,
@@ -289,24 +390,7 @@ impl Engine {
                 status: tx.status,
             });
         }
-        let mut out = Vec::new();
-        for acq in self.registry.enabled() {
-            let caps = acq.capabilities();
-            if !caps.accepts(tx.amount) || (tx.recurring && !caps.recurring) {
-                continue;
-            }
-            let ctx = self.payment_context(&tx, &acq.info().id).await;
-            match acq.payment_request(&tx, &ctx).await {
-                Ok(request) => out.push(PaymentChoice {
-                    instance: acq.info().clone(),
-                    request,
-                }),
-                Err(e) => {
-                    tracing::warn!(instance = %acq.info().id, error = %e, "payment request failed")
-                }
-            }
-        }
-        Ok(out)
+        Ok(tx)
     }
 
     /// Plans `intent` against the transaction `key` as it is under the row lock, and
@@ -340,6 +424,13 @@ impl Engine {
             Applied::NotFound => Ok((Committed::NotFound, None)),
         }
     }
+}
+
+/// True when `acq` takes the transaction: its amount, currency and range, and recurring
+/// payments for a subscription.
+fn offers(acq: &dyn crate::acquirer::Acquirer, tx: &Transaction) -> bool {
+    let caps = acq.capabilities();
+    caps.accepts(tx.amount) && (!tx.recurring || caps.recurring)
 }
 
 /// The history detail: the intent's details plus `extra`.

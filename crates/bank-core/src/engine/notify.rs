@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{Committed, Engine, Intent};
-use crate::acquirer::{Notification, Outcome, Reply, VerifyContext};
+use crate::acquirer::{Channel, Notification, Outcome, Reply, VerifyContext};
 use crate::error::Error;
 use crate::hooks::HookName;
 use crate::money::Money;
@@ -121,14 +121,7 @@ impl Engine {
             Ok(v) => v,
             Err(e @ Error::Verification { .. }) => {
                 tracing::warn!(instance, error = %e, "notification rejected");
-                self.store
-                    .record_notification(&to_record(
-                        instance,
-                        &n,
-                        Verdict::Rejected,
-                        Some(e.to_string()),
-                        None,
-                    ))
+                self.record_unverified(instance, true, &n, &e.to_string())
                     .await?;
                 return Ok(NotificationResult::without_tx(
                     Effect::Rejected {
@@ -139,7 +132,52 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
+        if n.channel == Channel::Browser && v.outcome == Outcome::Nothing {
+            return self.browser_return(v).await;
+        }
         self.settle_verified(instance, &n, v).await
+    }
+
+    /// A payer's browser coming back with nothing verified to say (an unsigned return, a
+    /// signed one that only repeats what the server notification settles): it chooses the
+    /// page to show from the stored status and writes nothing, so that whoever knows a
+    /// reference cannot add lines to its history.
+    async fn browser_return(
+        &self,
+        v: crate::acquirer::Verified,
+    ) -> Result<NotificationResult, Error> {
+        let found = match v.reference.as_deref() {
+            Some(r) => match self.transaction(r).await {
+                Ok(tx) => Some(tx),
+                Err(Error::UnknownTransaction { .. }) => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        Ok(match found {
+            Some(tx) => self.result(Effect::NoOp { status: tx.status }, v.reply, &tx),
+            None => NotificationResult::without_tx(Effect::Unknown, v.reply),
+        })
+    }
+
+    /// A server notification addressed to an instance not configured here (a copy of
+    /// another installation, an instance removed from the configuration): nothing can
+    /// verify it, so it is kept as a request that did not verify, within the budget shared
+    /// by every unknown instance. The caller acknowledges it so that the provider stops.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn record_unknown_instance(
+        &self,
+        instance: &str,
+        n: &Notification,
+    ) -> Result<(), Error> {
+        tracing::warn!(
+            instance = %printable(instance),
+            "notification for an instance not configured here: acknowledged"
+        );
+        self.record_unverified(instance, false, n, "instance not configured here")
+            .await
     }
 
     /// Steps 2 to 5 of the notification path for an outcome the server obtained itself
@@ -210,9 +248,19 @@ impl Engine {
                 acq.rejection_reply(&e),
             ));
         }
-        let Some(reference) = v.reference.clone() else {
+        // A reference without the shape of ours cannot be in the store (and a NUL byte in
+        // it would make PostgreSQL refuse the lookup): unknown, acknowledged.
+        let reference = v
+            .reference
+            .clone()
+            .filter(|r| Reference::installation_of(r).is_some());
+        let Some(reference) = reference else {
             self.store
-                .record_notification(&record(Verdict::Unknown, None, v.event_id.clone()))
+                .record_notification(&record(
+                    Verdict::Unknown,
+                    v.reference.as_deref().map(printable),
+                    v.event_id.as_deref().map(printable),
+                ))
                 .await?;
             return Ok(NotificationResult::without_tx(Effect::Unknown, v.reply));
         };
@@ -285,8 +333,8 @@ impl Engine {
         self.store
             .record_notification(&record(
                 Verdict::Unknown,
-                reference.clone(),
-                event_id.clone(),
+                reference.as_deref().map(printable),
+                event_id.as_deref().map(printable),
             ))
             .await?;
         Ok(NotificationResult::without_tx(Effect::Unknown, reply))
@@ -427,10 +475,25 @@ fn to_record(
     }
 }
 
-fn without_credentials(n: &Notification) -> Notification {
+pub(super) fn without_credentials(n: &Notification) -> Notification {
     let mut stored = n.clone();
     stored
         .headers
         .retain(|(k, _)| !UNSTORED_HEADERS.iter().any(|h| k.eq_ignore_ascii_case(h)));
     stored
+}
+
+/// `s` with control characters escaped, at most 200 characters: for text that came from
+/// outside and goes into a column or a log line.
+pub(crate) fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .take(200)
+        .collect()
 }

@@ -1,0 +1,125 @@
+//! Rules applied to every request and response at the edge, before any handler runs.
+//!
+//! - Text from outside never carries control characters into the store: a path, a query
+//!   field, a JSON string or a posted form field with one (NUL, ESC, BEL, C1) is refused
+//!   with a 400 that names the field. PostgreSQL refuses NUL in text and SQLite would keep
+//!   it and hand it to HTML, XML and CSV later. Multi-line text (`\n`, `\r`, `\t`) is allowed
+//!   in JSON strings and form values, never in paths and queries. A notification's query
+//!   and body are raw evidence and go to its acquirer unchanged.
+//! - Every response says it must not be framed or sniffed; staff, API and payment pages
+//!   must not be cached.
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use percent_encoding::percent_decode_str;
+
+use crate::error::ServerError;
+
+/// True for a control character; `multiline` allows tab, line feed and carriage return.
+fn is_refused(c: char, multiline: bool) -> bool {
+    c.is_control() && !(multiline && matches!(c, '\t' | '\n' | '\r'))
+}
+
+fn refuse(what: &str) -> ServerError {
+    ServerError::BadRequest(format!("{what}: control characters are not allowed"))
+}
+
+/// Checks a field's name and value.
+fn check(name: &str, value: &str, multiline: bool) -> Result<(), ServerError> {
+    if name.chars().any(|c| c.is_control()) {
+        return Err(refuse("a field name"));
+    }
+    if value.chars().any(|c| is_refused(c, multiline)) {
+        return Err(refuse(&format!("field {:?}", name)));
+    }
+    Ok(())
+}
+
+/// Checks posted form fields (admin actions).
+pub(crate) fn check_fields(fields: &[(String, String)]) -> Result<(), ServerError> {
+    fields.iter().try_for_each(|(k, v)| check(k, v, true))
+}
+
+/// Checks every string of a JSON document, naming the first bad one by its path.
+pub(crate) fn check_json(v: &serde_json::Value, path: &str) -> Result<(), ServerError> {
+    match v {
+        serde_json::Value::String(s) => check(path, s, true),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, x)| check_json(x, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(m) => m.iter().try_for_each(|(k, x)| {
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            check(&p, "", false)?;
+            check_json(x, &p)
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a request whose path or query carries a control character, percent-encoded or
+/// not. The query of a server notification is the provider's and is left to its acquirer.
+pub(crate) async fn refuse_control_characters(req: Request, next: Next) -> Response {
+    let uri = req.uri();
+    let path = percent_decode_str(uri.path()).decode_utf8_lossy();
+    if path.chars().any(|c| c.is_control()) {
+        return refuse("the path").into_response();
+    }
+    let notify = path.starts_with("/bank/") && path.ends_with("/notify");
+    if let (Some(q), false) = (uri.query(), notify) {
+        for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+            if let Err(e) = check(&k, &v, false) {
+                return e.into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// Adds the headers every response carries, and `no-store` where pages are private.
+pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
+    let private = ["/admin", "/api/", "/pay/"]
+        .iter()
+        .any(|p| req.uri().path().starts_with(p));
+    let mut r = next.run(req).await;
+    let h = r.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if private {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_paths_name_the_field() {
+        let v = serde_json::json!({ "amount": "1", "champs": { "note": "a\u{0}b" } });
+        let e = check_json(&v, "").expect_err("refused");
+        assert!(e.to_string().contains("champs.note"), "{e}");
+        let ok = serde_json::json!({ "billing": { "address": "1 rue\r\n2e étage\t" } });
+        assert!(check_json(&ok, "").is_ok());
+        let esc = serde_json::json!({ "auteur": "x\u{1b}[31m" });
+        assert!(check_json(&esc, "").is_err());
+        let c1 = serde_json::json!({ "auteur": "x\u{85}" });
+        assert!(check_json(&c1, "").is_err());
+    }
+}
