@@ -345,8 +345,8 @@ async fn timeout_is_unknown_then_resolved_by_the_cashier() {
     assert_eq!(ev.last().unwrap()["word"], "approved");
     assert_eq!(ev.last().unwrap()["staff"], "alice");
 
-    // Said twice: nothing more.
-    let res = s
+    // Said twice: the outcome is known now, so nothing is left to resolve.
+    let again = s
         .service
         .resolve(
             "tpe",
@@ -356,9 +356,11 @@ async fn timeout_is_unknown_then_resolved_by_the_cashier() {
             },
             "alice",
         )
-        .await
-        .unwrap();
-    assert!(matches!(res.effect, Effect::NoOp { .. }), "{res:?}");
+        .await;
+    assert!(
+        matches!(again, Err(CaisseApError::NothingToResolve { .. })),
+        "{again:?}"
+    );
     assert_eq!(s.hooks_of(&tx).await, PAID);
 
     // Another unknown, the receipt says declined.
@@ -541,6 +543,67 @@ async fn nothing_posted_can_settle_a_terminal_payment() {
     let res = s.engine.handle_notification("tpe", forged).await.unwrap();
     assert!(matches!(res.effect, Effect::Rejected { .. }), "{res:?}");
     assert_eq!(s.now(&tx).await.status, Status::Commande);
+    e.shutdown().await;
+}
+
+/// The review's attack: with the API token, "approved, FAKE01" for any transaction, a
+/// currency the terminal does not take, no charge ever sent. Refused, nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolve_applies_only_to_an_unknown_exchange_of_that_terminal() {
+    let e = emu(fast()).await;
+    let s = setup(e.port(), 5).await;
+    let fake = CashierWord::Approved {
+        authorisation: "FAKE01".into(),
+    };
+    // Never charged.
+    let tx = s.tx(1000).await;
+    let r = s
+        .service
+        .resolve("tpe", &tx.reference, fake.clone(), "api:pos")
+        .await;
+    assert!(
+        matches!(r, Err(CaisseApError::NothingToResolve { .. })),
+        "{r:?}"
+    );
+    // A currency the terminal does not take: no exchange was ever started.
+    let jpy = s.tx_in(1000, Currency::from_code("JPY").unwrap()).await;
+    assert!(s.service.charge("tpe", &jpy.reference).await.is_err());
+    let r = s
+        .service
+        .resolve("tpe", &jpy.reference, fake.clone(), "api:pos")
+        .await;
+    assert!(
+        matches!(r, Err(CaisseApError::NothingToResolve { .. })),
+        "{r:?}"
+    );
+    // Approved by the terminal: its outcome is known.
+    let paid = s.tx(1200).await;
+    assert!(s
+        .service
+        .charge("tpe", &paid.reference)
+        .await
+        .unwrap()
+        .outcome
+        .is_approved());
+    let r = s
+        .service
+        .resolve(
+            "tpe",
+            &paid.reference,
+            CashierWord::Declined { note: None },
+            "api:pos",
+        )
+        .await;
+    assert!(
+        matches!(r, Err(CaisseApError::NothingToResolve { .. })),
+        "{r:?}"
+    );
+    for t in [&tx, &jpy] {
+        let now = s.now(t).await;
+        assert_eq!(now.status, Status::Commande);
+        assert!(s.hooks_of(t).await.is_empty());
+    }
+    assert_eq!(s.now(&paid).await.status, Status::Ok);
     e.shutdown().await;
 }
 

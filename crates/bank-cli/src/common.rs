@@ -104,3 +104,52 @@ pub(crate) async fn migrate(path: &Path) -> Result<(), Failure> {
     println!("migrated {}", bank::config::redact_url(&cfg.store_url));
     Ok(())
 }
+
+async fn open_store(cfg: &Config) -> Result<std::sync::Arc<dyn bank::Store>, Failure> {
+    let store = bank::store_backends::open(&cfg.store_url)
+        .await
+        .map_err(|e| Failure::Run(e.into()))?;
+    store.migrate().await.map_err(|e| Failure::Run(e.into()))?;
+    Ok(store)
+}
+
+/// `bank admin revoke-sessions`: bumps the session generation of each user, which every
+/// server reads on each staff request.
+pub(crate) async fn revoke_sessions(path: &Path, user: Option<&str>) -> Result<(), Failure> {
+    let (cfg, _) = load(path)?;
+    let settings = bank_server::ServerSettings::from_config(&cfg, &ProcessEnv)?;
+    let users: Vec<String> = match user {
+        Some(u) if settings.admins.iter().any(|a| a.name == u) => vec![u.to_string()],
+        Some(u) => {
+            return Err(Failure::Config(format!(
+                "no admin user {u:?} in {}",
+                path.display()
+            )))
+        }
+        None => settings.admins.iter().map(|a| a.name.clone()).collect(),
+    };
+    let store = open_store(&cfg).await?;
+    for u in &users {
+        store
+            .next_counter(&bank_server::session_generation_counter(u))
+            .await
+            .map_err(|e| Failure::Run(e.into()))?;
+        println!("sessions of {u} revoked");
+    }
+    Ok(())
+}
+
+/// `bank notifications prune`.
+pub(crate) async fn prune(path: &Path, older_than_days: u32) -> Result<(), Failure> {
+    let (cfg, _) = load(path)?;
+    let store = open_store(&cfg).await?;
+    let before = chrono::Utc::now() - chrono::Duration::days(i64::from(older_than_days));
+    let (notifications, tallies) = store
+        .prune_unverified(before)
+        .await
+        .map_err(|e| Failure::Run(e.into()))?;
+    println!(
+        "pruned {notifications} rejected request(s) and {tallies} hourly tally row(s) older than {older_than_days} day(s)"
+    );
+    Ok(())
+}

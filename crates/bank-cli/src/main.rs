@@ -1,8 +1,10 @@
 //! The `bank` command.
 //!
 //! Exit codes scripts can rely on: 0 success, 1 a failure while running (or, for
-//! `verify`, a notification that failed verification), 2 bad usage or an invalid
-//! configuration.
+//! `verify`, a notification that failed verification), 2 an invalid configuration or
+//! argument value, 64 bad usage (an unknown flag, a missing or malformed argument: what
+//! `sysexits.h` calls `EX_USAGE`). `bank terminal pay` gives 2 its own meaning (unknown
+//! outcome) and documents its codes.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +70,16 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Staff accounts: end every session of a user (or of all users), on every server.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Stored requests that did not verify: prune old ones (see docs/ARCHITECTURE.md).
+    Notifications {
+        #[command(subcommand)]
+        command: NotificationsCommand,
+    },
     /// Creates or upgrades the database schema of a configuration's store.
     Migrate {
         /// The configuration file.
@@ -83,6 +95,33 @@ enum ConfigCommand {
         /// The configuration file.
         #[arg(long)]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Ends every session of `--user` (or of every configured user): they must sign in again.
+    RevokeSessions {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this user (default: all).
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum NotificationsCommand {
+    /// Deletes rejected requests (they changed nothing) received more than `--older-than-days`
+    /// ago, and the hourly tallies of that age. Verified notifications are never deleted.
+    Prune {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Keep what is younger than this many days.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        older_than_days: u32,
     },
 }
 
@@ -103,7 +142,20 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(64),
+            };
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -137,6 +189,16 @@ async fn run(command: Command) -> ExitCode {
             command: ConfigCommand::Check { config },
         } => common::check(&config),
         Command::Migrate { config } => common::migrate(&config).await,
+        Command::Admin {
+            command: AdminCommand::RevokeSessions { config, user },
+        } => common::revoke_sessions(&config, user.as_deref()).await,
+        Command::Notifications {
+            command:
+                NotificationsCommand::Prune {
+                    config,
+                    older_than_days,
+                },
+        } => common::prune(&config, older_than_days).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -233,7 +233,14 @@ pub(crate) async fn verify(a: VerifyArgs) -> Result<(), Failure> {
                 "error_code": v.error_code,
                 "error": v.error_message,
                 "reply": { "status": v.reply.status, "body": v.reply.body },
+                "detail": v.detail,
             });
+            // What the provider check could not do offline (Paybox's Direct inquiry) is
+            // said at the top, not only in the detail.
+            let mut out = out;
+            if let Some(c) = v.detail.get("confirmed_by_direct") {
+                out["confirmed_by_direct"] = c.clone();
+            }
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
             Ok(())
         }

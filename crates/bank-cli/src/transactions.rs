@@ -164,18 +164,21 @@ pub(crate) async fn run(cmd: TxCommand) -> Result<(), Failure> {
                     ];
                     w.write_record(header).map_err(|e| Failure::Run(e.into()))?;
                     for t in &all {
-                        w.write_record([
-                            t.reference.clone(),
-                            t.created_at.to_rfc3339(),
-                            t.status.to_string(),
-                            t.amount.to_decimal_string(),
-                            t.amount.currency().code().to_string(),
-                            t.refunded.to_decimal_string(),
-                            t.mode.clone().unwrap_or_default(),
-                            t.authorisation.clone().unwrap_or_default(),
-                            t.auteur.clone().unwrap_or_default(),
-                            t.error_code.clone().unwrap_or_default(),
-                        ])
+                        w.write_record(
+                            [
+                                t.reference.clone(),
+                                t.created_at.to_rfc3339(),
+                                t.status.to_string(),
+                                t.amount.to_decimal_string(),
+                                t.amount.currency().code().to_string(),
+                                t.refunded.to_decimal_string(),
+                                t.mode.clone().unwrap_or_default(),
+                                t.authorisation.clone().unwrap_or_default(),
+                                t.auteur.clone().unwrap_or_default(),
+                                t.error_code.clone().unwrap_or_default(),
+                            ]
+                            .map(|cell| spreadsheet_safe(&cell)),
+                        )
                         .map_err(|e| Failure::Run(e.into()))?;
                     }
                     w.flush().map_err(|e| Failure::Run(e.into()))?;
@@ -183,5 +186,44 @@ pub(crate) async fn run(cmd: TxCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
+    }
+}
+
+/// A CSV cell that a spreadsheet shows as text, never runs: a cell starting with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return (a formula, in Excel, LibreOffice and Sheets) gets a
+/// leading `'`, as OWASP recommends; control characters (ESC, BEL, NUL…) are written as
+/// `\u{..}` escapes, so a terminal or a spreadsheet never receives them raw. The JSON
+/// export is exact.
+pub(crate) fn spreadsheet_safe(cell: &str) -> String {
+    let mut out = String::with_capacity(cell.len() + 1);
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        out.push('\'');
+    }
+    for c in cell.chars() {
+        if c.is_control() {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn formulas_and_control_characters_are_neutralised() {
+        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        for lead in ["+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(spreadsheet_safe(lead).starts_with('\''), "{lead:?}");
+        }
+        assert_eq!(
+            spreadsheet_safe("a\u{1b}[31mb\u{7}\u{0}"),
+            "a\\u{1b}[31mb\\u{7}\\u{0}"
+        );
+        assert_eq!(spreadsheet_safe("12.50"), "12.50");
+        assert_eq!(spreadsheet_safe("Zoé O'Brien"), "Zoé O'Brien");
     }
 }

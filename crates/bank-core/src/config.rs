@@ -608,11 +608,40 @@ impl Config {
             .var("BANK_BASE_URL")
             .or(inst.base_url)
             .unwrap_or_else(|| "http://127.0.0.1:8080".into());
-        url::Url::parse(&base_url)
+        let parsed = url::Url::parse(&base_url)
             .map_err(|e| err("installation.base_url", format!("{base_url:?}: {e}")))?;
+        match parsed.scheme() {
+            "https" => {}
+            "http" if !any_live => {}
+            "http" => {
+                return Err(err(
+                    "installation.base_url",
+                    format!("{base_url:?}: a live installation is reached over https (payers' browsers post to it, providers notify it)"),
+                ))
+            }
+            other => {
+                return Err(err(
+                    "installation.base_url",
+                    format!("{base_url:?}: expected an http(s) URL, not {other}:"),
+                ))
+            }
+        }
+        let store_from_file = raw.store.and_then(|s| s.url);
+        if any_live
+            && env.var("BANK_STORE_URL").is_none()
+            && store_from_file
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .is_some_and(|u| u.password().is_some())
+        {
+            return Err(err(
+                "store.url",
+                "a database password written in clear while a live instance is configured: set BANK_STORE_URL in the environment instead".into(),
+            ));
+        }
         let store_url = env
             .var("BANK_STORE_URL")
-            .or(raw.store.and_then(|s| s.url))
+            .or(store_from_file)
             .unwrap_or_else(|| "sqlite://bank.db".into());
 
         let mut instances = Vec::new();
@@ -681,6 +710,12 @@ impl Config {
         })
     }
 
+    /// True when an instance takes real money: secrets must then come from the
+    /// environment or files, and the service must be reached over https.
+    pub fn is_live(&self) -> bool {
+        self.instances.iter().any(|i| i.mode == Mode::Live)
+    }
+
     /// Applies `BANK_OPT_<INSTANCE>__<OPTION>` overrides for the parameters of each
     /// instance's provider (called by the registry, which knows the descriptions).
     pub fn apply_option_overrides(
@@ -716,6 +751,37 @@ pub fn resolve_secret(
         OptionValue::Secret(s, _) => Ok(s),
         OptionValue::Plain(p, _) => Ok(SecretString::from(p)),
     }
+}
+
+/// [`resolve_secret`] for a section of `config`, refusing a secret written in clear when
+/// the installation has a live instance (as instance options and the installation secret
+/// are), and an empty one always.
+///
+/// # Errors
+/// [`Error::Config`] naming the file and key.
+pub fn resolve_section_secret(
+    config: &Config,
+    v: &toml::Value,
+    key: &str,
+    env: &dyn Env,
+) -> Result<SecretString, Error> {
+    let err = |reason: &str| Error::Config {
+        file: config.source.clone(),
+        key: key.to_string(),
+        reason: reason.to_string(),
+    };
+    let value = resolve_value(v, &config.source, key, env, true)?;
+    if config.is_live() && value.origin() == Origin::File {
+        return Err(err("secret written in clear while a live instance is configured: use { env = \"VAR\" } or { file = \"/path\" }"));
+    }
+    let secret = match value {
+        OptionValue::Secret(s, _) => s,
+        OptionValue::Plain(p, _) => SecretString::from(p),
+    };
+    if secret.expose_secret().trim().is_empty() {
+        return Err(err("empty"));
+    }
+    Ok(secret)
 }
 
 fn resolve_value(

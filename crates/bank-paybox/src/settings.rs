@@ -38,7 +38,10 @@ pub const IPN_SOURCES_LIVE: &[&str] = &[
 /// Addresses Paybox calls IPNs from on the pre-production platform (paybox.md §1).
 pub const IPN_SOURCES_TEST: &[&str] = &["195.101.99.73", "195.101.99.76"];
 
-/// Hosted payment page, pre-production.
+/// Paybox's public test site (with rang 32 and identifiant 107904726): its keys are in
+/// every integration guide, so it never takes real money.
+pub const PUBLIC_TEST_SITE: &str = "1999888";
+/// Paybox System, pre-production.
 pub const SYSTEM_TEST_URL: &str = "https://preprod-tpeweb.paybox.com/php/";
 /// Hosted payment page, production.
 pub const SYSTEM_LIVE_URL: &str = "https://tpeweb.paybox.com/php/";
@@ -352,6 +355,22 @@ impl Settings {
             (None, Mode::Test) => vec![DIRECT_TEST_URL.into()],
             (None, Mode::Live) => vec![DIRECT_LIVE_URL.into(), DIRECT_BACKUP_URL.into()],
         };
+        if mode == Mode::Live {
+            if site == PUBLIC_TEST_SITE {
+                return Err(PayboxError::Config {
+                    option: "site",
+                    reason: format!("{PUBLIC_TEST_SITE} is Paybox's public test site, whose keys everyone has: a live instance needs your own contract"),
+                });
+            }
+            for (option, urls) in [("url", &system_urls), ("direct_url", &direct_urls)] {
+                if urls.iter().any(|u| u.contains("preprod-")) {
+                    return Err(PayboxError::Config {
+                        option,
+                        reason: "this is Paybox's pre-production: a live instance uses the production URLs (remove the option)".into(),
+                    });
+                }
+            }
+        }
         let deferred_days = match options.get("deferred_days") {
             None => None,
             Some(v) => {
@@ -442,14 +461,36 @@ mod tests {
 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF";
 
     fn opts(extra: &[(&str, &str)]) -> Options {
+        // Not the public test site, which a live instance refuses.
         let mut pairs = vec![
-            ("site", "1999888"),
+            ("site", "1234567"),
             ("rang", "32"),
             ("identifiant", "107904482"),
             ("hmac_key", KEY),
         ];
         pairs.extend_from_slice(extra);
         Options::from_pairs("pbx", &pairs)
+    }
+
+    #[test]
+    fn live_refuses_the_public_test_site_and_pre_production() {
+        let site = Options::from_pairs(
+            "pbx",
+            &[
+                ("site", PUBLIC_TEST_SITE),
+                ("rang", "32"),
+                ("identifiant", "107904482"),
+                ("hmac_key", KEY),
+            ],
+        );
+        assert!(Settings::from_options(Mode::Test, &site).is_ok());
+        let e = Settings::from_options(Mode::Live, &site).expect_err("public site");
+        assert!(e.to_string().contains("public test site"), "{e}");
+        for (option, url) in [("url", SYSTEM_TEST_URL), ("direct_url", DIRECT_TEST_URL)] {
+            let e = Settings::from_options(Mode::Live, &opts(&[(option, url)]))
+                .expect_err("pre-production");
+            assert!(e.to_string().contains("pre-production"), "{option}: {e}");
+        }
     }
 
     #[test]

@@ -52,8 +52,8 @@ pub(crate) fn require_api_token(
     found.ok_or(ServerError::Unauthorised)
 }
 
-/// The store counter holding `user`'s session generation.
-pub(crate) fn generation_counter(user: &str) -> String {
+/// The store counter holding `user`'s session generation (`bank admin revoke-sessions` bumps it).
+pub fn generation_counter(user: &str) -> String {
     format!("admin-session:{user}")
 }
 

@@ -21,7 +21,7 @@ use std::fmt;
 use std::time::Duration;
 
 use bank_core::async_trait;
-use bank_core::config::{resolve_secret, Env};
+use bank_core::config::{resolve_section_secret, Env};
 use bank_core::{Config, Error, HookCall, Hooks};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
@@ -130,9 +130,9 @@ impl CallbackHooks {
                 }
                 ("secrets", toml::Value::Array(a)) => {
                     for (i, s) in a.iter().enumerate() {
-                        secrets.push(resolve_secret(
+                        secrets.push(resolve_section_secret(
+                            config,
                             s,
-                            &config.source,
                             &format!("callbacks.secrets[{i}]"),
                             env,
                         )?);

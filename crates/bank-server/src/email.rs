@@ -12,7 +12,7 @@
 use std::fmt;
 use std::fmt::Write as _;
 
-use bank_core::config::{resolve_secret, Env};
+use bank_core::config::{resolve_section_secret, Env};
 use bank_core::store::ListFilter;
 use bank_core::{async_trait, Config, Engine, Error, HookCall, Hooks, Status};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -91,7 +91,8 @@ impl EmailHooks {
         let url = t
             .get("smtp_url")
             .ok_or_else(|| err("smtp_url", "missing"))?;
-        let url = resolve_secret(url, &config.source, "email.smtp_url", env)?;
+        // The URL carries the SMTP password: from the environment or a file when live.
+        let url = resolve_section_secret(config, url, "email.smtp_url", env)?;
         let text = |k: &str| t.get(k).and_then(|v| v.as_str());
         Self::new(
             url.expose_secret(),

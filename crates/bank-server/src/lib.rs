@@ -47,6 +47,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use auth::generation_counter as session_generation_counter;
 pub use callbacks::CallbackHooks;
 pub use email::EmailHooks;
 pub use error::ServerError;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use bank_core::config::{resolve_secret, Env};
+use bank_core::config::{resolve_section_secret, Env};
 use bank_core::{Config, Error};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -174,7 +174,7 @@ impl ServerSettings {
                                 None => format!("token{}", i + 1),
                             };
                             let tok =
-                                resolve_secret(&t, &config.source, &format!("{key}[{i}]"), env)?;
+                                resolve_section_secret(config, &t, &format!("{key}[{i}]"), env)?;
                             if tok.expose_secret().len() < 24 {
                                 return Err(err(
                                     &format!("{key}[{i}]"),
@@ -235,18 +235,14 @@ impl ServerSettings {
                             let hash = u
                                 .get("password_hash")
                                 .ok_or_else(|| err(&key, "missing password_hash".into()))?;
-                            let hash = resolve_secret(
+                            let hash = resolve_section_secret(
+                                config,
                                 hash,
-                                &config.source,
                                 &format!("{key}.password_hash"),
                                 env,
                             )?;
-                            if !hash.expose_secret().starts_with("$argon2") {
-                                return Err(err(
-                                    &format!("{key}.password_hash"),
-                                    "expected an Argon2 PHC string ($argon2id$…)".into(),
-                                ));
-                            }
+                            check_hash(hash.expose_secret(), config.is_live())
+                                .map_err(|r| err(&format!("{key}.password_hash"), r))?;
                             s.admins.push(AdminUser {
                                 name: name.to_string(),
                                 password_hash: hash,
@@ -265,4 +261,54 @@ fn valid_name(n: &str) -> bool {
     (1..=32).contains(&n.len())
         && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Argon2's parameters below which a live installation refuses a staff password hash: the
+/// OWASP minimum for Argon2id (19 MiB, two passes), which is also the crate's default.
+const MIN_MEMORY_KIB: u32 = 19 * 1024;
+const MIN_PASSES: u32 = 2;
+
+/// Checks a staff password hash: an Argon2 PHC string that parses (always), with at least
+/// the OWASP minimum cost (in live mode).
+fn check_hash(hash: &str, live: bool) -> Result<(), String> {
+    use argon2::password_hash::PasswordHash;
+    let parsed = PasswordHash::new(hash)
+        .map_err(|e| format!("not an Argon2 PHC string ($argon2id$v=19$m=…,t=…,p=…$…): {e}"))?;
+    if !parsed.algorithm.as_str().starts_with("argon2") {
+        return Err(format!(
+            "expected an Argon2 hash, got {}",
+            parsed.algorithm.as_str()
+        ));
+    }
+    let params =
+        argon2::Params::try_from(&parsed).map_err(|e| format!("Argon2 parameters: {e}"))?;
+    if live && (params.m_cost() < MIN_MEMORY_KIB || params.t_cost() < MIN_PASSES) {
+        return Err(format!(
+            "too weak for a live installation (m={} KiB, t={}): use at least m={MIN_MEMORY_KIB}, t={MIN_PASSES}",
+            params.m_cost(),
+            params.t_cost()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_must_parse_and_be_strong_enough_when_live() {
+        let good = AdminUser::with_password("a", &SecretString::from("pw")).expect("hash");
+        assert!(check_hash(good.password_hash.expose_secret(), true).is_ok());
+        assert!(check_hash("$argon2id$garbage", false).is_err());
+        assert!(check_hash("plain text password", false).is_err());
+        let weak = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$uH8bDA6lFJTo0SJmQHpvSg";
+        assert!(
+            check_hash(weak, false).is_ok(),
+            "test mode takes a cheap hash"
+        );
+        assert!(check_hash(weak, true)
+            .expect_err("weak")
+            .contains("too weak"));
+    }
 }

@@ -174,12 +174,24 @@ impl Settings {
                 "a live instance talks to Stripe over https only",
             ));
         }
+        if mode == Mode::Live && is_local_host(&parsed) {
+            return Err(cfg(
+                "api_base",
+                "a live instance talks to Stripe, not to a server on this machine (the sandbox is for test instances)",
+            ));
+        }
         let int = |name: &'static str, default: i64| {
             options
                 .integer(name, default)
                 .map_err(|e| cfg(name, e.to_string()))
         };
         let tolerance_seconds = int("tolerance_seconds", DEFAULT_TOLERANCE)?;
+        if mode == Mode::Live && tolerance_seconds <= 0 {
+            return Err(cfg(
+                "tolerance_seconds",
+                "a live instance checks the age of webhook signatures (0 would accept a captured webhook replayed at any time); Stripe's libraries use 300",
+            ));
+        }
         let retries = int("max_network_retries", 2)?;
         if !(0..=10).contains(&retries) {
             return Err(cfg("max_network_retries", "between 0 and 10"));
@@ -620,5 +632,18 @@ impl Acquirer for Stripe {
             provider_reference: event::id_of(done.get("id")),
             manual: false,
         })
+    }
+}
+
+/// True when `url` names this machine (loopback, `localhost`, unspecified).
+fn is_local_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        None => true,
     }
 }

@@ -40,6 +40,34 @@ fn ev(kind: &str, object: serde_json::Value) -> serde_json::Value {
 }
 
 #[test]
+fn live_refuses_a_local_api_and_no_signature_age_check() {
+    let reason = |extra: &[(&str, &str)]| match Settings::from_options(
+        &opts("sk_live_abc", extra),
+        Mode::Live,
+    ) {
+        Err(StripeError::Config { option, reason }) => format!("{option}: {reason}"),
+        Ok(_) => "accepted".into(),
+        Err(e) => e.to_string(),
+    };
+    assert!(reason(&[("api_base", "https://127.0.0.1:12111")]).starts_with("api_base"));
+    assert!(reason(&[("api_base", "https://localhost")]).starts_with("api_base"));
+    assert!(reason(&[("tolerance_seconds", "0")]).starts_with("tolerance_seconds"));
+    assert_eq!(reason(&[]), "accepted");
+    // Test instances may use the sandbox and turn the age check off (replaying captures).
+    assert!(Settings::from_options(
+        &opts(
+            "sk_test_abc",
+            &[
+                ("api_base", "http://127.0.0.1:1"),
+                ("tolerance_seconds", "0")
+            ]
+        ),
+        Mode::Test
+    )
+    .is_ok());
+}
+
+#[test]
 fn live_and_test_keys_are_never_mixed() {
     let e = Settings::from_options(&opts("sk_live_abc", &[]), Mode::Test).unwrap_err();
     assert!(
