@@ -66,6 +66,10 @@ impl TestStore {
             }
             Backend::Postgres => {
                 let Ok(url) = std::env::var(PG_ENV) else {
+                    assert!(
+                        std::env::var_os("CI").is_none(),
+                        "CI is set but {PG_ENV} is not: the PostgreSQL suite must run"
+                    );
                     eprintln!("SKIPPED (PostgreSQL): set {PG_ENV}=postgres://postgres@127.0.0.1:5432/test to run");
                     return None;
                 };

@@ -617,7 +617,7 @@ fn configuration_errors_name_file_key_and_reason() {
 #[test]
 fn simulation_refuses_live_mode() {
     let _ = bank::compiled_providers();
-    let text = "[installation]\nid = \"shop\"\nsecret = { env = \"BANK_E2E_SECRET\" }\n[[instance]]\nid = \"s\"\nprovider = \"simu\"\nmode = \"live\"\n";
+    let text = "[installation]\nid = \"shop\"\nsecret = { env = \"BANK_E2E_SECRET\" }\nbase_url = \"https://shop.example\"\n[[instance]]\nid = \"s\"\nprovider = \"simu\"\nmode = \"live\"\n";
     let env: std::collections::BTreeMap<String, String> = [(
         "BANK_E2E_SECRET".to_string(),
         "0123456789abcdef0123".to_string(),
@@ -1040,7 +1040,7 @@ async fn a_live_installation_offers_no_test_instance_and_refuses_a_simulation() 
     let _ = bank::compiled_providers();
     let env: std::collections::BTreeMap<String, String> =
         [("S".to_string(), "0123456789abcdef0123".to_string())].into();
-    let base = "[installation]\nid = \"shop\"\nsecret = { env = \"S\" }\n";
+    let base = "[installation]\nid = \"shop\"\nsecret = { env = \"S\" }\nbase_url = \"https://shop.example\"\n";
     let cheque = "[[instance]]\nid = \"cheque\"\nprovider = \"cheque\"\nmode = \"live\"\n[instance.options]\npayee = \"A\"\naddress = \"B\"\n";
     let simu = "[[instance]]\nid = \"simu\"\nprovider = \"simu\"\n";
     let cfg = Config::parse(&format!("{base}{cheque}{simu}"), "shop.toml", &env).unwrap();

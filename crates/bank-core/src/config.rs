@@ -853,6 +853,7 @@ mod tests {
 [installation]
 id = "shop"
 secret = "0123456789abcdef0123"
+base_url = "https://shop.example"
 "#;
 
     fn desc() -> ProviderDescription {
@@ -918,6 +919,35 @@ secret = "0123456789abcdef0123"
         assert!(
             !format!("{opts:?}").contains("clear"),
             "secrets never print"
+        );
+    }
+
+    #[test]
+    fn live_needs_an_https_base_url_and_no_clear_database_password() {
+        let live =
+            format!("{BASE}[[instance]]\nid = \"c\"\nprovider = \"demo\"\nmode = \"live\"\n")
+                .replace(
+                    "secret = \"0123456789abcdef0123\"",
+                    "secret = { env = \"S\" }",
+                );
+        let e = |text: &str, vars: &[(&str, &str)]| {
+            let mut all = vec![("S", "0123456789abcdef0123")];
+            all.extend_from_slice(vars);
+            Config::parse(text, "bank.toml", &env(&all))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        assert!(e(&live, &[]).is_ok());
+        let http = live.replace("https://shop.example", "http://shop.example");
+        assert!(e(&http, &[]).unwrap_err().contains("installation.base_url"));
+        assert!(e(&http.replace("mode = \"live\"", "mode = \"test\""), &[]).is_ok());
+        let js = live.replace("https://shop.example", "javascript:alert(1)");
+        assert!(e(&js, &[]).unwrap_err().contains("installation.base_url"));
+        let pg = format!("{live}[store]\nurl = \"postgres://bank:pw@db/bank\"\n");
+        assert!(e(&pg, &[]).unwrap_err().contains("store.url"));
+        assert!(
+            e(&pg, &[("BANK_STORE_URL", "postgres://bank:pw@db/bank")]).is_ok(),
+            "from the environment"
         );
     }
 

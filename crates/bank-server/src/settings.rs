@@ -280,6 +280,12 @@ fn check_hash(hash: &str, live: bool) -> Result<(), String> {
             parsed.algorithm.as_str()
         ));
     }
+    if parsed.hash.is_none() || parsed.salt.is_none() {
+        return Err(
+            "an Argon2 PHC string has a salt and a hash ($argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>)"
+                .into(),
+        );
+    }
     let params =
         argon2::Params::try_from(&parsed).map_err(|e| format!("Argon2 parameters: {e}"))?;
     if live && (params.m_cost() < MIN_MEMORY_KIB || params.t_cost() < MIN_PASSES) {
@@ -301,6 +307,7 @@ mod tests {
         let good = AdminUser::with_password("a", &SecretString::from("pw")).expect("hash");
         assert!(check_hash(good.password_hash.expose_secret(), true).is_ok());
         assert!(check_hash("$argon2id$garbage", false).is_err());
+        assert!(check_hash("$argon2id$not-a-hash", false).is_err());
         assert!(check_hash("plain text password", false).is_err());
         let weak = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$uH8bDA6lFJTo0SJmQHpvSg";
         assert!(

@@ -33,6 +33,10 @@ fn artifacts() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
     let (Ok(driver_bin), Ok(chromium)) = (which("chromedriver"), which("chromium")) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but chromium or chromedriver is missing: the browser test must run"
+        );
         eprintln!("SKIPPED (browser): chromium and chromedriver not installed (bash .ci/run installs them)");
         return;
     };
@@ -40,11 +44,30 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let _ = bank::compiled_providers();
-    let text = format!(
+    // Every provider compiled in, hosted ones on their local sandboxes, as `bank serve`'s
+    // demo has them.
+    let stripe = bank::stripe::sandbox::Sandbox::spawn(Default::default()).unwrap();
+    let paybox = bank::paybox::sandbox::Sandbox::start(Default::default()).unwrap();
+    let mut text = format!(
         "[installation]\nid = \"web\"\nsecret = \"browser-secret-0123456789\"\nbase_url = \"{base}\"\n\
          [[instance]]\nid = \"simu\"\nprovider = \"simu\"\norder = 1\n\
-         [[instance]]\nid = \"cheque\"\nprovider = \"cheque\"\norder = 2\n[instance.options]\npayee = \"Association\"\naddress = \"1 rue de la Paix\"\n"
+         [[instance]]\nid = \"cheque\"\nprovider = \"cheque\"\norder = 2\n[instance.options]\npayee = \"Association\"\naddress = \"1 rue de la Paix\"\n\
+         [[instance]]\nid = \"virement\"\nprovider = \"virement\"\norder = 3\n[instance.options]\nholder = \"Association\"\niban = \"FR76 3000 6000 0112 3456 7890 189\"\nbic = \"BNPAFRPP\"\n\
+         [[instance]]\nid = \"gratuit\"\nprovider = \"gratuit\"\norder = 4\n"
     );
+    let mut paybox_options = paybox.instance_options();
+    paybox_options.push(("default_email".into(), "payer@example.org".into()));
+    for (id, order, options) in [
+        ("stripe", 5, stripe.instance_options()),
+        ("paybox", 6, paybox_options),
+    ] {
+        text.push_str(&format!(
+            "[[instance]]\nid = \"{id}\"\nprovider = \"{id}\"\norder = {order}\n[instance.options]\n"
+        ));
+        for (k, v) in options {
+            text.push_str(&format!("{k} = {}\n", serde_json::to_string(&v).unwrap()));
+        }
+    }
     let config = Config::parse(&text, "<browser>", &ProcessEnv).unwrap();
     let registry = Registry::from_config(&config, &ProcessEnv).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -78,7 +101,7 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
     // Two transactions through the JSON API.
     let http = reqwest::Client::new();
     let mut refs = Vec::new();
-    for amount in ["25.00", "40.00"] {
+    for amount in ["25.00", "40.00", "12.00"] {
         let r: serde_json::Value = http
             .post(format!("{base}/api/transactions"))
             .bearer_auth(TOKEN)
@@ -133,6 +156,53 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
             std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
         }
     };
+
+    // A newcomer opens a payment page: it stays, with every way to pay (a hosted form
+    // leaves only when the payer chooses it).
+    c.goto(&format!("{base}/pay/{}", refs[2])).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let url = c.current_url().await.unwrap();
+    assert!(url.path().starts_with("/pay/"), "the page left for {url}");
+    let page = c.source().await.unwrap();
+    for action in [
+        "/bank/simu/action".to_string(),
+        "/bank/cheque/action".to_string(),
+        "/bank/virement/action".to_string(),
+        "/bank/stripe/choose".to_string(),
+        paybox.system_url(),
+    ] {
+        assert!(page.contains(&action), "{action} is not offered");
+    }
+    let sections = c.find_all(Locator::Css("main section")).await.unwrap();
+    assert_eq!(sections.len(), 5, "simu, cheque, transfer, Stripe, Paybox");
+    shot("0-every-choice").await;
+    let created = || {
+        stripe
+            .requests()
+            .iter()
+            .filter(|(m, p, _)| m == "POST" && p.ends_with("/checkout/sessions"))
+            .count()
+    };
+    assert_eq!(created(), 0, "viewing the page created no Stripe session");
+    c.find(Locator::Css("form[action$='/bank/stripe/choose'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !c
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .starts_with(&stripe.base_url())
+    {
+        assert!(Instant::now() < deadline, "Stripe's page was not reached");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(created(), 1, "one session, when the payer chose Stripe");
+    shot("0-stripe-chosen").await;
 
     // Payer 1: the simulation, success.
     c.goto(&format!("{base}/pay/{}", refs[0])).await.unwrap();

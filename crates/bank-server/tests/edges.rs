@@ -855,3 +855,113 @@ async fn replay_checks_the_notification_belongs_to_the_page_first() {
         "nothing was replayed"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// 9. Random requests with NUL and control bytes: never a 5xx, never a change, both stores.
+
+#[test]
+fn random_requests_with_control_bytes_never_answer_5xx_on_both_stores() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config as RunnerConfig, TestRunner};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for backend in backends() {
+        let app = rt.block_on(app_on(backend, STRIPE_OFFLINE));
+        let mut runner = TestRunner::new(RunnerConfig {
+            cases: 96,
+            ..RunnerConfig::default()
+        });
+        // Text with NUL, ESC, BEL, CR, LF, DEL and C1 controls among ordinary characters,
+        // percent-encoded where it goes into a URI.
+        let text = prop::collection::vec(
+            prop_oneof![
+                Just('\u{0}'),
+                Just('\u{1b}'),
+                Just('\u{7}'),
+                Just('\r'),
+                Just('\n'),
+                Just('\u{7f}'),
+                Just('\u{85}'),
+                Just('"'),
+                any::<char>(),
+                prop::char::range('a', 'z'),
+            ],
+            0..12,
+        )
+        .prop_map(|v| v.into_iter().collect::<String>());
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let strategy = (
+            prop::sample::select(vec![
+                "/pay/{}",
+                "/bank/{}/notify",
+                "/bank/simu/action",
+                "/bank/stripe/retour?ref={}",
+                "/bank/retour/ok?ref={}",
+                "/bank/stripe/choose",
+                "/api/transactions/{}",
+                "/api/transactions?reference={}",
+                "/admin/tx/{}",
+                "/admin/login",
+            ]),
+            prop::sample::select(vec!["GET", "POST"]),
+            text.clone(),
+            text,
+        );
+        runner
+            .run(&strategy, |(route, method, part, field)| {
+                let uri = route.replace("{}", &enc(&part));
+                let body = match route {
+                    "/api/transactions" | "/api/transactions/{}" => {
+                        serde_json::json!({ "amount": "1", "auteur": field }).to_string()
+                    }
+                    _ => format!(
+                        "ref={}&token={}&user={}",
+                        enc(&field),
+                        enc(&field),
+                        enc(&field)
+                    ),
+                };
+                let Ok(mut req) = Request::builder()
+                    .method(method)
+                    .uri(&uri)
+                    .body(Body::from(body))
+                else {
+                    return Ok(());
+                };
+                if route.starts_with("/api") {
+                    req.headers_mut().insert(
+                        header::AUTHORIZATION,
+                        format!("Bearer {TOKEN}").parse().unwrap(),
+                    );
+                }
+                let (s, _, b) = rt.block_on(send(&app, req));
+                prop_assert!(
+                    !s.is_server_error(),
+                    "{backend:?} {method} {uri} answered {s}: {b}"
+                );
+                Ok(())
+            })
+            .unwrap();
+        // A JSON create with a control character in any field never stored anything.
+        let page = rt
+            .block_on(
+                app.engine
+                    .store()
+                    .list_transactions(&Default::default(), None, 10),
+            )
+            .unwrap();
+        assert!(
+            page.items.iter().all(|t| !t
+                .auteur
+                .clone()
+                .unwrap_or_default()
+                .chars()
+                .any(char::is_control)),
+            "{backend:?}: a control character reached the store"
+        );
+        rt.block_on(app.cleanup());
+    }
+}
