@@ -126,19 +126,6 @@ async fn login_request(app: &App, user: &str, password: &str) -> Request<Body> {
         .unwrap()
 }
 
-/// Signs in and returns the session cookie (`bank_admin=…`).
-async fn sign_in(app: &App, user: &str, password: &str) -> String {
-    let (s, h, b) = send(app, login_request(app, user, password).await).await;
-    assert_eq!(s, StatusCode::SEE_OTHER, "{b}");
-    h[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 fn hidden_fields(html: &str, choice: &str) -> Vec<(String, String)> {
     // The forms of the page, each a run of hidden inputs; keep the one with this choice.
     let mut forms = Vec::new();
