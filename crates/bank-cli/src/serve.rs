@@ -256,3 +256,24 @@ async fn daily_summaries(
         }
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_secret_and_its_directory_are_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        super::create_private_dir(&data).unwrap();
+        let secret = super::demo_secret(&data).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("installation.secret")), 0o600);
+        assert_eq!(
+            super::demo_secret(&data).unwrap(),
+            secret,
+            "kept across restarts"
+        );
+    }
+}

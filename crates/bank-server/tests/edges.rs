@@ -171,6 +171,10 @@ async fn send_to(r: &Router, req: Request<Body>) -> (StatusCode, axum::http::Hea
     (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
+async fn get(app: &App, uri: impl AsRef<str>) -> (StatusCode, axum::http::HeaderMap, String) {
+    send(app, Request::get(uri.as_ref()).body(Body::empty()).unwrap()).await
+}
+
 fn api(method: &str, uri: &str, body: &str) -> Request<Body> {
     Request::builder()
         .method(method)
@@ -377,13 +381,7 @@ async fn verified_evidence_stays_append_only_on_both_stores() {
     for backend in backends() {
         let app = app_on(backend, "").await;
         let reference = create(&app, "12").await;
-        let (_, _, page) = send(
-            &app,
-            Request::get(format!("/pay/{reference}"))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+        let (_, _, page) = get(&app, format!("/pay/{reference}")).await;
         let form = ok_form(&page);
         let req = Request::post("/bank/simu/action")
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -457,11 +455,7 @@ async fn sign_in_is_throttled_and_same_site() {
         .body(Body::from("user=staff"))
         .unwrap();
     assert_eq!(send(&app, cross).await.0, StatusCode::FORBIDDEN);
-    let (_, h, _) = send(
-        &app,
-        Request::get("/admin/login").body(Body::empty()).unwrap(),
-    )
-    .await;
+    let (_, h, _) = get(&app, "/admin/login").await;
     assert_eq!(h["x-frame-options"], "DENY");
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h[header::CACHE_CONTROL], "no-store");
@@ -574,13 +568,7 @@ async fn the_payment_page_stays_and_stripe_is_created_only_when_chosen() {
             .count()
     };
     for _ in 0..3 {
-        let (s, _, page) = send(
-            &app,
-            Request::get(format!("/pay/{reference}"))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+        let (s, _, page) = get(&app, format!("/pay/{reference}")).await;
         assert_eq!(s, StatusCode::OK);
         assert!(
             !page.contains(".submit()"),
@@ -596,13 +584,7 @@ async fn the_payment_page_stays_and_stripe_is_created_only_when_chosen() {
         }
     }
     assert_eq!(sessions(), 0, "a page view creates no Checkout Session");
-    let (_, _, page) = send(
-        &app,
-        Request::get(format!("/pay/{reference}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (_, _, page) = get(&app, format!("/pay/{reference}")).await;
     let stripe_form = page
         .split("<form")
         .find(|f| f.contains("/bank/stripe/choose"))
@@ -626,36 +608,18 @@ async fn the_payment_page_stays_and_stripe_is_created_only_when_chosen() {
     // Amounts and currencies each provider takes: Paybox takes EUR up to 10 digits,
     // Stripe nothing under its minimum.
     let huge = create(&app, "92233720368547758.07").await;
-    let (_, _, page) = send(
-        &app,
-        Request::get(format!("/pay/{huge}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (_, _, page) = get(&app, format!("/pay/{huge}")).await;
     assert!(!page.contains("/bank/stripe/choose") && !page.contains(&paybox.system_url()));
     assert!(page.contains("No means of payment"), "{page}");
     let big = create(&app, "99999999.99").await;
-    let (_, _, page) = send(
-        &app,
-        Request::get(format!("/pay/{big}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (_, _, page) = get(&app, format!("/pay/{big}")).await;
     assert!(page.contains(&paybox.system_url()), "ten digits for Paybox");
     assert!(
         !page.contains("/bank/stripe/choose"),
         "over Stripe's eight digits"
     );
     let small = create(&app, "0.10").await;
-    let (_, _, page) = send(
-        &app,
-        Request::get(format!("/pay/{small}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (_, _, page) = get(&app, format!("/pay/{small}")).await;
     assert!(
         !page.contains("/bank/stripe/choose"),
         "under Stripe's minimum"
@@ -667,13 +631,7 @@ async fn the_payment_page_stays_and_stripe_is_created_only_when_chosen() {
 async fn a_waiting_payer_sees_the_waiting_page_and_a_single_hosted_choice_goes_on() {
     let app = app_on(Backend::Sqlite, "").await;
     let reference = create(&app, "30").await;
-    let (_, _, page) = send(
-        &app,
-        Request::get(format!("/pay/{reference}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (_, _, page) = get(&app, format!("/pay/{reference}")).await;
     // The cheque's confirmation: the transaction waits.
     let confirm = page
         .split("<form")
@@ -697,13 +655,7 @@ async fn a_waiting_payer_sees_the_waiting_page_and_a_single_hosted_choice_goes_o
         app.engine.transaction(&reference).await.unwrap().status,
         Status::Attente
     );
-    let (s, h, _) = send(
-        &app,
-        Request::get(format!("/pay/{reference}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (s, h, _) = get(&app, format!("/pay/{reference}")).await;
     assert_eq!(s, StatusCode::SEE_OTHER);
     assert!(h[header::LOCATION]
         .to_str()
@@ -759,29 +711,15 @@ async fn unverified_browser_returns_and_get_forms_write_nothing() {
         let reference = create(&app, "12").await;
         let tx = app.engine.transaction(&reference).await.unwrap();
         let before = app.engine.store().history(tx.id).await.unwrap().len();
-        let (_, _, page) = send(
-            &app,
-            Request::get(format!("/pay/{reference}"))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+        let (_, _, page) = get(&app, format!("/pay/{reference}")).await;
         // Our own signed form, sent as a GET query (a link someone clicked): refused.
         let query = ok_form(&page);
-        let (s, _, _) = send(
-            &app,
-            Request::get(format!("/bank/simu/retour?{query}"))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+        let (s, _, _) = get(&app, format!("/bank/simu/retour?{query}")).await;
         assert!(s.is_client_error() || s.is_redirection(), "{s}");
         for _ in 0..3 {
-            send(
+            get(
                 &app,
-                Request::get(format!("/bank/stripe/retour?ref={reference}&session_id=x"))
-                    .body(Body::empty())
-                    .unwrap(),
+                format!("/bank/stripe/retour?ref={reference}&session_id=x"),
             )
             .await;
         }
@@ -803,13 +741,7 @@ async fn unverified_browser_returns_and_get_forms_write_nothing() {
 async fn replay_checks_the_notification_belongs_to_the_page_first() {
     let app = app_on(Backend::Sqlite, "").await;
     let (a, b) = (create(&app, "10").await, create(&app, "11").await);
-    let (_, _, page) = send(
-        &app,
-        Request::get(format!("/pay/{a}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (_, _, page) = get(&app, format!("/pay/{a}")).await;
     let req = Request::post("/bank/simu/action")
         .body(Body::from(ok_form(&page)))
         .unwrap();
