@@ -11,8 +11,7 @@ use std::sync::Arc;
 use bank_core::config::{Config, ProcessEnv};
 use bank_core::testing::RecordingHooks;
 use bank_core::{
-    Currency, Engine, EngineSettings, Hooks, ManualClock, Money, NewTransaction, Registry, Store,
-    Transaction,
+    Currency, Engine, EngineSettings, Hooks, ManualClock, Money, NewTransaction, Store, Transaction,
 };
 
 /// The environment variable naming the PostgreSQL server for tests.
@@ -199,9 +198,8 @@ pub async fn engine_with(
     settings: EngineSettings,
     clock: Arc<ManualClock>,
 ) -> Engine {
-    let _ = bank::compiled_providers();
     let config = config();
-    let registry = Registry::from_config(&config, &ProcessEnv).expect("registry");
+    let registry = bank::Registry::from_config(&config, &ProcessEnv).expect("registry");
     Engine::open(store, registry, hooks, &config.installation, settings)
         .await
         .expect("engine")

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bank_core::config::ProcessEnv;
-use bank_core::{Config, Currency, Engine, Money, NewTransaction, NoHooks, Registry, Transaction};
+use bank_core::{Config, Currency, Engine, Money, NewTransaction, NoHooks, Transaction};
 
 use crate::{own_post, Backend, TestStore};
 
@@ -87,9 +87,8 @@ order = 1
     /// An engine of this installation on the same store (no hooks), to create transactions
     /// and read results while or after the child runs.
     pub async fn engine(&self) -> Arc<Engine> {
-        let _ = bank::compiled_providers();
         let config = self.config();
-        let registry = Registry::from_config(&config, &ProcessEnv).expect("registry");
+        let registry = bank::Registry::from_config(&config, &ProcessEnv).expect("registry");
         Arc::new(
             Engine::open(
                 self.ts.store.clone(),

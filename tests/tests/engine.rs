@@ -572,11 +572,10 @@ backend_test!(
 
 #[test]
 fn configuration_errors_name_file_key_and_reason() {
-    let _ = bank::compiled_providers();
     let base = "[installation]\nid = \"shop\"\nsecret = \"0123456789abcdef0123\"\n";
     let unknown = format!("{base}[[instance]]\nid = \"x\"\nprovider = \"bitcoin\"\n");
     let cfg = Config::parse(&unknown, "shop.toml", &ProcessEnv).unwrap();
-    let e = Registry::from_config(&cfg, &ProcessEnv)
+    let e = bank::Registry::from_config(&cfg, &ProcessEnv)
         .unwrap_err()
         .to_string();
     assert!(
@@ -585,7 +584,7 @@ fn configuration_errors_name_file_key_and_reason() {
     );
     let missing = format!("{base}[[instance]]\nid = \"chq\"\nprovider = \"cheque\"\n[instance.options]\npayee = \"A\"\n");
     let cfg = Config::parse(&missing, "shop.toml", &ProcessEnv).unwrap();
-    let e = Registry::from_config(&cfg, &ProcessEnv)
+    let e = bank::Registry::from_config(&cfg, &ProcessEnv)
         .unwrap_err()
         .to_string();
     assert!(
@@ -608,7 +607,7 @@ fn configuration_errors_name_file_key_and_reason() {
     );
     let bad_iban = format!("{base}[[instance]]\nid = \"v\"\nprovider = \"virement\"\n[instance.options]\nholder = \"A\"\niban = \"FR76 0000\"\nbic = \"BNPAFRPP\"\n");
     let cfg = Config::parse(&bad_iban, "shop.toml", &ProcessEnv).unwrap();
-    let e = Registry::from_config(&cfg, &ProcessEnv)
+    let e = bank::Registry::from_config(&cfg, &ProcessEnv)
         .unwrap_err()
         .to_string();
     assert!(e.contains("instance.v.options.iban"), "{e}");
@@ -616,7 +615,6 @@ fn configuration_errors_name_file_key_and_reason() {
 
 #[test]
 fn simulation_refuses_live_mode() {
-    let _ = bank::compiled_providers();
     let text = "[installation]\nid = \"shop\"\nsecret = { env = \"BANK_E2E_SECRET\" }\nbase_url = \"https://shop.example\"\n[[instance]]\nid = \"s\"\nprovider = \"simu\"\nmode = \"live\"\n";
     let env: std::collections::BTreeMap<String, String> = [(
         "BANK_E2E_SECRET".to_string(),
@@ -624,7 +622,7 @@ fn simulation_refuses_live_mode() {
     )]
     .into();
     let cfg = Config::parse(text, "shop.toml", &env).unwrap();
-    let e = Registry::from_config(&cfg, &env).unwrap_err();
+    let e = bank::Registry::from_config(&cfg, &env).unwrap_err();
     assert!(matches!(e, Error::SimulationInLive { .. }), "{e}");
 }
 
@@ -1037,21 +1035,20 @@ backend_test!(
 
 #[tokio::test]
 async fn a_live_installation_offers_no_test_instance_and_refuses_a_simulation() {
-    let _ = bank::compiled_providers();
     let env: std::collections::BTreeMap<String, String> =
         [("S".to_string(), "0123456789abcdef0123".to_string())].into();
     let base = "[installation]\nid = \"shop\"\nsecret = { env = \"S\" }\nbase_url = \"https://shop.example\"\n";
     let cheque = "[[instance]]\nid = \"cheque\"\nprovider = \"cheque\"\nmode = \"live\"\n[instance.options]\npayee = \"A\"\naddress = \"B\"\n";
     let simu = "[[instance]]\nid = \"simu\"\nprovider = \"simu\"\n";
     let cfg = Config::parse(&format!("{base}{cheque}{simu}"), "shop.toml", &env).unwrap();
-    let e = Registry::from_config(&cfg, &env).unwrap_err();
+    let e = bank::Registry::from_config(&cfg, &env).unwrap_err();
     assert!(
         matches!(e, Error::SimulationInLive { ref instance } if instance == "simu"),
         "{e}"
     );
     let test_virement = "[[instance]]\nid = \"vir\"\nprovider = \"virement\"\n[instance.options]\nholder = \"A\"\niban = \"FR76 3000 6000 0112 3456 7890 189\"\nbic = \"BNPAFRPP\"\n";
     let cfg = Config::parse(&format!("{base}{cheque}{test_virement}"), "shop.toml", &env).unwrap();
-    let reg = Registry::from_config(&cfg, &env).unwrap();
+    let reg = bank::Registry::from_config(&cfg, &env).unwrap();
     let offered: Vec<_> = reg.enabled().map(|a| a.info().id.clone()).collect();
     assert_eq!(
         offered,

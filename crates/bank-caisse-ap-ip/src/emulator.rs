@@ -624,3 +624,35 @@ fn encode(f: &Frame<'_>) -> Vec<u8> {
     }
     out
 }
+
+impl bank_core::Sandbox for EmulatorHandle {
+    fn hint(&self) -> Option<String> {
+        Some("an emulated terminal on 127.0.0.1; amounts ending in 51 are refused, 52 cancelled, 53 time out".into())
+    }
+
+    fn instance_options(&self) -> Vec<(String, String)> {
+        vec![
+            ("host".into(), "127.0.0.1".into()),
+            ("port".into(), self.port().to_string()),
+        ]
+    }
+}
+
+// The demo's counter terminal: an emulator on loopback.
+bank_core::inventory::submit! {
+    bank_core::SandboxFactory {
+        provider: crate::acquirer::PROVIDER,
+        instance: "comptoir",
+        order: 5,
+        start: |_| Box::pin(async move {
+            let handle = start(EmulatorConfig::default())
+                .await
+                .map_err(|e| bank_core::Error::Config {
+                    file: "<sandbox>".into(),
+                    key: "comptoir".into(),
+                    reason: e.to_string(),
+                })?;
+            Ok(Box::new(handle) as Box<dyn bank_core::Sandbox>)
+        }),
+    }
+}

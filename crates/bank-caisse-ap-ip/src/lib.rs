@@ -44,6 +44,7 @@ pub mod codec;
 #[cfg(feature = "sandbox")]
 pub mod emulator;
 mod error;
+mod port;
 pub mod protocol;
 pub mod service;
 

@@ -56,6 +56,19 @@ bank_core::inventory::submit! {
     bank_core::ProviderFactory { name: PROVIDER, describe, build }
 }
 
+// The demo's cheque: nothing to reach, only whom to pay.
+bank_core::inventory::submit! {
+    bank_core::SandboxFactory {
+        provider: PROVIDER,
+        instance: "cheque",
+        order: 2,
+        start: |_| bank_core::StaticSandbox::ready(&[
+            ("payee", "Association des amis du quartier"),
+            ("address", "1 rue de la Paix, 75002 Paris"),
+        ]),
+    }
+}
+
 #[async_trait]
 impl Acquirer for Cheque {
     fn info(&self) -> &InstanceInfo {

@@ -35,7 +35,6 @@ impl From<bank::Error> for Failure {
 
 /// Reads a configuration file and builds its instances.
 pub(crate) fn load(path: &Path) -> Result<(Config, Registry), Failure> {
-    let _ = bank::compiled_providers();
     let cfg = Config::from_file(path)?;
     let registry = Registry::from_config(&cfg, &ProcessEnv)?;
     Ok((cfg, registry))
@@ -43,7 +42,6 @@ pub(crate) fn load(path: &Path) -> Result<(Config, Registry), Failure> {
 
 /// `bank providers`.
 pub(crate) fn providers() {
-    let _ = bank::compiled_providers();
     for f in bank::registry::factories() {
         let d = (f.describe)();
         println!("{} — {}", d.name, d.caption);

@@ -10,20 +10,9 @@ use bank::{
     PaymentRequest, Registry, Transaction,
 };
 
-/// The demo configuration: every offline provider and the simulation, test mode, a
-/// counter terminal when an emulator listens on `terminal_port`, and `extra` instances
-/// (hosted providers on their local sandboxes).
-pub(crate) fn demo_config(
-    secret: &str,
-    base_url: &str,
-    store_url: &str,
-    terminal_port: Option<u16>,
-    extra: &str,
-) -> String {
-    let terminal = terminal_port
-        .map(|p| format!("\n[[instance]]\nid = \"comptoir\"\nprovider = \"caisse-ap-ip\"\norder = 5\n[instance.options]\nhost = \"127.0.0.1\"\nport = \"{p}\"\n"))
-        .unwrap_or_default();
-    let base = format!(
+/// The installation and store of a demo configuration; instances follow.
+pub(crate) fn demo_header(secret: &str, base_url: &str, store_url: &str) -> String {
+    format!(
         r#"
 [installation]
 id = "demo"
@@ -32,36 +21,8 @@ base_url = "{base_url}"
 
 [store]
 url = "{store_url}"
-
-[[instance]]
-id = "simu"
-provider = "simu"
-order = 1
-
-[[instance]]
-id = "cheque"
-provider = "cheque"
-order = 2
-[instance.options]
-payee = "Association des amis du quartier"
-address = "1 rue de la Paix, 75002 Paris"
-
-[[instance]]
-id = "virement"
-provider = "virement"
-order = 3
-[instance.options]
-holder = "Association des amis du quartier"
-iban = "FR76 3000 6000 0112 3456 7890 189"
-bic = "BNPAFRPP"
-
-[[instance]]
-id = "gratuit"
-provider = "gratuit"
-order = 4
 "#
-    );
-    base + &terminal + extra
+    )
 }
 
 /// One `[[instance]]` table with `options`, values as TOML strings.
@@ -174,19 +135,30 @@ async fn new_tx(engine: &Engine, amount: &str, who: &str) -> anyhow::Result<Tran
     Ok(tx)
 }
 
+/// The providers the walk-through uses: they pay without a browser.
+const OFFLINE: [&str; 4] = ["simu", "cheque", "virement", "gratuit"];
+
 pub(crate) async fn run(data_dir: &Path) -> anyhow::Result<()> {
     crate::serve::create_private_dir(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let db = data_dir.join("demo.db");
     let url = format!("sqlite://{}", db.display());
-    let _ = bank::compiled_providers();
-    let text = demo_config(
+    let mut text = demo_header(
         "demo-secret-not-for-production",
         "http://127.0.0.1:8080",
         &url,
-        None,
-        "",
     );
+    // The offline means this walk-through pays with, configured by their own sandboxes.
+    for f in bank::channel::sandboxes() {
+        if OFFLINE.contains(&f.provider) {
+            let ctx = bank::channel::SandboxContext {
+                instance: f.instance.to_string(),
+                base_url: "http://127.0.0.1:8080".into(),
+            };
+            let sandbox = (f.start)(ctx).await?;
+            text += &instance_toml(f.instance, f.provider, f.order, &sandbox.instance_options());
+        }
+    }
     let config = Config::parse(&text, "<demo>", &ProcessEnv)?;
     let registry = Registry::from_config(&config, &ProcessEnv)?;
     let store = bank::store_backends::open(&url).await?;
@@ -203,7 +175,11 @@ pub(crate) async fn run(data_dir: &Path) -> anyhow::Result<()> {
     println!(
         "bank demo on {}  (providers: {})",
         db.display(),
-        bank::compiled_providers().join(", ")
+        bank::registry::factories()
+            .iter()
+            .map(|f| f.name)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 
     let a = new_tx(&engine, "25,00", "alice@example.org").await?;

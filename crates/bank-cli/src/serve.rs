@@ -1,17 +1,17 @@
-//! `bank serve`.
+//! `bank serve`: argument parsing around the facade's composition root
+//! ([`bank::service`]). With no configuration it runs the demo: every compiled provider on
+//! its local sandbox, in test mode, on an embedded SQLite file.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use bank::config::ProcessEnv;
-use bank::{Config, Engine, HookChain, NoHooks, Registry};
-use bank_server::{AdminUser, ServerSettings};
+use bank::server::{AdminUser, ApiToken, ServerSettings};
+use bank::Config;
 use secrecy::SecretString;
 
 use crate::common::Failure;
-use crate::demo::{demo_config, instance_toml};
+use crate::demo::{demo_header, instance_toml};
 
 fn random_hex(bytes: usize) -> String {
     let v: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
@@ -51,14 +51,59 @@ pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     b.create(dir)
 }
 
+/// The demo: every registered provider's sandbox started, its test instance configured.
+struct Demo {
+    config: Config,
+    settings: ServerSettings,
+    password: String,
+    token: String,
+    sandboxes: Vec<(String, Box<dyn bank::channel::Sandbox>)>,
+}
+
+async fn demo(data_dir: &Path, listen: &str) -> Result<Demo, Failure> {
+    create_private_dir(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))
+        .map_err(Failure::Run)?;
+    let store = format!("sqlite://{}", data_dir.join("bank.db").display());
+    let secret = demo_secret(data_dir).map_err(Failure::Run)?;
+    let base_url = format!("http://{listen}");
+    let mut text = demo_header(&secret, &base_url, &store);
+    let mut sandboxes = Vec::new();
+    for f in bank::channel::sandboxes() {
+        let ctx = bank::channel::SandboxContext {
+            instance: f.instance.to_string(),
+            base_url: base_url.clone(),
+        };
+        let sandbox = (f.start)(ctx).await?;
+        text += &instance_toml(f.instance, f.provider, f.order, &sandbox.instance_options());
+        sandboxes.push((f.provider.to_string(), sandbox));
+    }
+    let config = Config::parse(&text, "<demo>", &ProcessEnv)?;
+    let password = random_hex(8);
+    let token = random_hex(16);
+    let settings = ServerSettings {
+        listen: listen.to_string(),
+        api_tokens: vec![ApiToken::new("demo", SecretString::from(token.clone()))],
+        admins: vec![
+            AdminUser::with_password("admin", &SecretString::from(password.clone()))
+                .map_err(|e| Failure::Run(anyhow::anyhow!(e)))?,
+        ],
+        ..ServerSettings::default()
+    };
+    Ok(Demo {
+        config,
+        settings,
+        password,
+        token,
+        sandboxes,
+    })
+}
+
 pub(crate) async fn run(
     config: Option<&Path>,
     data_dir: &Path,
     listen: Option<String>,
 ) -> Result<(), Failure> {
-    let _ = bank::compiled_providers();
-    let mut emulators = Vec::new();
-    let mut sandboxes = None;
     let (cfg, mut settings, demo) = match config {
         Some(path) => {
             let cfg = Config::from_file(path)?;
@@ -66,98 +111,19 @@ pub(crate) async fn run(
             (cfg, settings, None)
         }
         None => {
-            create_private_dir(data_dir)
-                .with_context(|| format!("creating {}", data_dir.display()))
-                .map_err(Failure::Run)?;
-            let listen = listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into());
-            let store = format!("sqlite://{}", data_dir.join("bank.db").display());
-            let secret = demo_secret(data_dir).map_err(Failure::Run)?;
-            // The demo's counter terminal: an emulator on loopback, for the life of the server.
-            let emulator = bank::caisse_ap_ip::emulator::start(Default::default())
-                .await
-                .map_err(|e| Failure::Run(e.into()))?;
-            let terminal_port = emulator.port();
-            emulators.push(emulator);
-            // The hosted providers' sandboxes, for the life of the server: Stripe sends its
-            // webhooks to our notify endpoint; Paybox posts its IPN where the form says.
-            let stripe =
-                bank::stripe::sandbox::Sandbox::spawn(bank::stripe::sandbox::SandboxConfig {
-                    webhook_url: Some(format!("http://{listen}/bank/stripe/notify")),
-                    sepa_after: Some(Duration::from_secs(10)),
-                    ..Default::default()
-                })
-                .map_err(|e| Failure::Run(e.into()))?;
-            let paybox = bank::paybox::sandbox::Sandbox::start(Default::default())
-                .map_err(|e| Failure::Run(e.into()))?;
-            let mut paybox_options = paybox.instance_options();
-            paybox_options.push(("default_email".into(), "payer@example.org".into()));
-            let hosted = instance_toml("stripe", "stripe", 6, &stripe.instance_options())
-                + &instance_toml("paybox", "paybox", 7, &paybox_options);
-            sandboxes = Some((stripe, paybox));
-            let cfg = Config::parse(
-                &demo_config(
-                    &secret,
-                    &format!("http://{listen}"),
-                    &store,
-                    Some(terminal_port),
-                    &hosted,
-                ),
-                "<demo>",
-                &ProcessEnv,
-            )?;
-            let password = random_hex(8);
-            let token = random_hex(16);
-            let settings = ServerSettings {
-                listen,
-                api_tokens: vec![bank_server::ApiToken::new(
-                    "demo",
-                    SecretString::from(token.clone()),
-                )],
-                admins: vec![AdminUser::with_password(
-                    "admin",
-                    &SecretString::from(password.clone()),
-                )
-                .map_err(|e| Failure::Run(anyhow::anyhow!(e)))?],
-                ..ServerSettings::default()
-            };
-            (cfg, settings, Some((password, token)))
+            let at = listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into());
+            let d = demo(data_dir, &at).await?;
+            (d.config.clone(), d.settings.clone(), Some(d))
         }
     };
     if let Some(l) = listen {
         settings.listen = l;
     }
-    let registry = Registry::from_config(&cfg, &ProcessEnv)?;
-    let mut hooks: Vec<Arc<dyn bank::Hooks>> = Vec::new();
-    if let Some(cb) = bank_server::CallbackHooks::from_config(&cfg, &ProcessEnv)? {
-        hooks.push(Arc::new(cb));
-    }
-    let email = bank_server::EmailHooks::from_config(&cfg, &ProcessEnv)?;
-    if let Some(m) = &email {
-        hooks.push(Arc::new(m.clone()));
-    }
-    let hooks: Arc<dyn bank::Hooks> = if hooks.is_empty() {
-        Arc::new(NoHooks)
-    } else {
-        Arc::new(HookChain(hooks))
-    };
-    let store = bank::store_backends::open(&cfg.store_url)
-        .await
-        .map_err(|e| Failure::Run(e.into()))?;
-    let engine = Arc::new(
-        Engine::open(
-            store,
-            registry,
-            hooks,
-            &cfg.installation,
-            cfg.engine.clone(),
-        )
-        .await
-        .map_err(|e| Failure::Run(e.into()))?,
-    );
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))
         .map_err(Failure::Run)?;
+    let service = bank::service(&cfg, &ProcessEnv, None, Some(settings)).await?;
     let url = format!(
         "http://{}",
         listener.local_addr().map_err(|e| Failure::Run(e.into()))?
@@ -166,49 +132,29 @@ pub(crate) async fn run(
         "bank is serving on {url}  (store {})",
         bank::config::redact_url(&cfg.store_url)
     );
-    if let Some((password, token)) = &demo {
-        println!("  admin:     {url}/admin   user admin   password {password}");
+    if let Some(d) = &demo {
+        let token = &d.token;
+        println!(
+            "  admin:     {url}/admin   user admin   password {}",
+            d.password
+        );
         println!("  API token: {token}");
         println!("  try:       curl -s -H 'Authorization: Bearer {token}' -d '{{\"amount\":\"12.50\"}}' {url}/api/transactions");
         println!("             then open {url}/pay/<reference> and pay with the simulation");
-    }
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(engine.clone().run_outbox_worker(Duration::from_secs(5), {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|stop| *stop).await;
+        for id in service.terminals() {
+            println!("  terminal:  curl -s -H 'Authorization: Bearer {token}' -d '{{\"reference\":\"<reference>\"}}' {url}/api/terminal/{id}/charge");
         }
-    }));
-    if let Some(mail) = email {
-        tokio::spawn(daily_summaries(engine.clone(), mail, stop_rx.clone()));
+        for (provider, sandbox) in &d.sandboxes {
+            if let Some(hint) = sandbox.hint() {
+                println!("  {:<10} {hint}", format!("{provider}:"));
+            }
+        }
     }
-    let terminals =
-        bank::caisse_ap_ip::TerminalService::from_config(engine.clone(), &cfg, &ProcessEnv)
-            .map_err(|e| Failure::Config(e.to_string()))?;
-    let terminal_ids: Vec<String> = terminals.instances().map(str::to_string).collect();
-    let terminals: Option<Arc<dyn bank_server::TerminalPort>> =
-        (!terminal_ids.is_empty()).then(|| {
-            Arc::new(crate::terminal::Terminals(terminals)) as Arc<dyn bank_server::TerminalPort>
-        });
-    if let (Some((_, token)), Some(id)) = (&demo, terminal_ids.first()) {
-        println!("  terminal:  {id} (an emulator on 127.0.0.1; amounts ending in 51 are refused)");
-        println!("             curl -s -H 'Authorization: Bearer {token}' -d '{{\"reference\":\"<reference>\"}}' {url}/api/terminal/{id}/charge");
-    }
-    if demo.is_some() && sandboxes.is_some() {
-        println!("  stripe:    a local Stripe sandbox; card 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined, 4000 0000 0000 3220 asks for 3-D Secure");
-        println!("  paybox:    a local Paybox sandbox; card 1111 2222 3333 4444 pays, 4000 0000 0000 0002 is refused");
-    }
-    let limits = bank_server::ConnectionLimits::from(&settings);
-    let router = bank_server::router_with(engine, settings, terminals);
-    bank_server::serve_with(listener, router, limits, shutdown_signal())
+    service
+        .run(listener, shutdown_signal())
         .await
         .map_err(|e| Failure::Run(e.into()))?;
-    let _ = stop_tx.send(true);
-    let _ = worker.await;
-    for e in emulators {
-        e.shutdown().await;
-    }
-    drop(sandboxes);
+    drop(demo);
     println!("bank stopped");
     Ok(())
 }
@@ -229,31 +175,6 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
-    }
-}
-
-/// Sends yesterday's summary just after each midnight (UTC) until told to stop.
-async fn daily_summaries(
-    engine: Arc<Engine>,
-    mail: bank_server::EmailHooks,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        let now = chrono::Utc::now();
-        let next = (now.date_naive() + chrono::Duration::days(1))
-            .and_hms_opt(0, 5, 0)
-            .unwrap_or_default()
-            .and_utc();
-        let wait = (next - now).to_std().unwrap_or(Duration::from_secs(60));
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
-            () = tokio::time::sleep(wait) => {}
-        }
-        let day = chrono::Utc::now().date_naive() - chrono::Duration::days(1);
-        match mail.send_daily_summary(&engine, day).await {
-            Ok(n) => tracing::info!(%day, payments = n, "daily summary sent"),
-            Err(e) => tracing::error!(%day, error = %e, "daily summary not sent"),
-        }
     }
 }
 

@@ -1,11 +1,9 @@
-//! `bank terminal pay|emulate`, and the adapter that puts the terminals behind the server's
-//! `/api/terminal/…` routes.
+//! `bank terminal pay|emulate`: the counter terminal from the command line (the service
+//! reaches terminals through the port the provider registers).
 
 use std::time::Duration;
 
-use bank::async_trait;
-use bank::caisse_ap_ip::{self as caisse, CaisseApError, CashierWord, TerminalService};
-use bank_server::{TerminalPort, TerminalRefusal};
+use bank::caisse_ap_ip as caisse;
 use clap::Subcommand;
 
 use crate::common::Failure;
@@ -88,72 +86,5 @@ pub(crate) async fn run(cmd: TerminalCommand) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::Code(u8::try_from(code).unwrap_or(1)))
-    }
-}
-
-/// The terminals of a configuration, for the HTTP routes.
-#[derive(Debug)]
-pub(crate) struct Terminals(pub(crate) TerminalService);
-
-fn refusal(e: CaisseApError) -> TerminalRefusal {
-    let status = match &e {
-        CaisseApError::Busy { .. }
-        | CaisseApError::AlreadyCharging { .. }
-        | CaisseApError::NotPayable { .. } => 409,
-        CaisseApError::NotATerminal { .. } => 404,
-        CaisseApError::Engine(inner)
-            if matches!(**inner, bank::Error::UnknownTransaction { .. }) =>
-        {
-            404
-        }
-        CaisseApError::CurrencyNotAccepted { .. }
-        | CaisseApError::InvalidAmount { .. }
-        | CaisseApError::InvalidInput { .. } => 422,
-        // The terminal answered but the answer could not be stored: the message says what
-        // it answered; the POS must show it.
-        _ => 503,
-    };
-    TerminalRefusal {
-        status,
-        message: e.to_string(),
-    }
-}
-
-#[async_trait]
-impl TerminalPort for Terminals {
-    async fn charge(
-        &self,
-        instance: &str,
-        reference: &str,
-    ) -> Result<serde_json::Value, TerminalRefusal> {
-        let report = self.0.charge(instance, reference).await.map_err(refusal)?;
-        serde_json::to_value(report).map_err(|e| TerminalRefusal {
-            status: 503,
-            message: e.to_string(),
-        })
-    }
-
-    async fn resolve(
-        &self,
-        instance: &str,
-        body: &serde_json::Value,
-        staff: &str,
-    ) -> Result<serde_json::Value, TerminalRefusal> {
-        let bad = |m: String| TerminalRefusal {
-            status: 400,
-            message: m,
-        };
-        let reference = body
-            .get("reference")
-            .and_then(|r| r.as_str())
-            .ok_or_else(|| bad("reference: required".into()))?;
-        let word: CashierWord =
-            serde_json::from_value(body.clone()).map_err(|e| bad(format!("word: {e}")))?;
-        let r = self
-            .0
-            .resolve(instance, reference, word, staff)
-            .await
-            .map_err(refusal)?;
-        Ok(serde_json::json!({ "reference": r.reference, "status": r.status, "effect": r.effect }))
     }
 }

@@ -197,7 +197,6 @@ fn data_files_are_owner_only_from_the_start() {
 }
 
 async fn engine_on(path: &Path) -> (Arc<bank::Engine>, bank::Config) {
-    let _ = bank::compiled_providers();
     let text = format!(
         "[installation]\nid = \"shop\"\nsecret = \"export-secret-0123456789\"\n\
          [store]\nurl = \"sqlite://{}\"\n\
@@ -281,7 +280,7 @@ async fn csv_export_neutralises_formulas_and_control_characters() {
 #[tokio::test]
 async fn verify_of_a_paybox_ipn_says_the_direct_inquiry_was_not_made() {
     let sandbox =
-        bank::paybox::sandbox::Sandbox::start(Default::default()).expect("paybox sandbox");
+        bank::paybox::sandbox::Sandbox::spawn(Default::default()).expect("paybox sandbox");
     let dir = tempfile::tempdir().unwrap();
     let mut options = String::new();
     for (k, v) in sandbox.instance_options() {

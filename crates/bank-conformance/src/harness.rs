@@ -6,7 +6,7 @@ use bank_core::config::{Config, ProcessEnv};
 use bank_core::testing::RecordingHooks;
 use bank_core::{
     Currency, Engine, ManualClock, Money, NewTransaction, Notification, NotificationResult,
-    Registry, Transaction,
+    Transaction,
 };
 
 use crate::drivers::Driver;
@@ -42,7 +42,6 @@ impl Harness {
     /// A description of what failed to start.
     pub async fn new(driver: &dyn Driver) -> Result<Self, String> {
         // Make sure every provider crate is linked and registered.
-        let _ = bank::compiled_providers();
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let mut text = format!(
             "[installation]\nid = \"{INSTALLATION}\"\nsecret = \"conformance-secret-0123456789\"\n\n[[instance]]\nid = \"{p}-test\"\nprovider = \"{p}\"\nmode = \"test\"\n[instance.options]\n",
@@ -53,7 +52,8 @@ impl Harness {
         }
         let config =
             Config::parse(&text, "<conformance>", &ProcessEnv).map_err(|e| e.to_string())?;
-        let registry = Registry::from_config(&config, &ProcessEnv).map_err(|e| e.to_string())?;
+        let registry =
+            bank::Registry::from_config(&config, &ProcessEnv).map_err(|e| e.to_string())?;
         let url = format!("sqlite://{}", dir.path().join("bank.db").display());
         let store = bank::store_backends::open(&url)
             .await

@@ -178,6 +178,24 @@ pub enum Interval {
 /// The host's side of `bank`. Every method has a harmless default.
 #[async_trait]
 pub trait Hooks: Send + Sync {
+    /// Every event hook comes through here. The default calls the SPIP-named method of
+    /// `call.hook`; a host that handles every event alike (HTTP callbacks, a recorder, a
+    /// queue) implements this one instead.
+    async fn event(&self, call: &HookCall) -> Result<(), Error> {
+        match call.hook {
+            HookName::TraiterReglement => self.traiter_reglement(call).await,
+            HookName::PreFacturer => self.pre_facturer(call).await,
+            HookName::Facturer => self.facturer(call).await,
+            HookName::Notifier => self.notifier(call).await,
+            HookName::ReglementEnAttente => self.reglement_en_attente(call).await,
+            HookName::ReglementEnEchec => self.reglement_en_echec(call).await,
+            HookName::TraiterImpaye => self.traiter_impaye(call).await,
+            HookName::TraiterRemboursement => self.traiter_remboursement(call).await,
+            HookName::ActiverAbonnement => self.activer_abonnement(call).await,
+            HookName::RenouvelerAbonnement => self.renouveler_abonnement(call).await,
+            HookName::Resilier => self.resilier(call).await,
+        }
+    }
     /// A payment was settled.
     async fn traiter_reglement(&self, _call: &HookCall) -> Result<(), Error> {
         Ok(())
@@ -251,24 +269,24 @@ pub trait Hooks: Send + Sync {
     }
 }
 
-/// Calls the event hook `call.hook` on `hooks`.
+/// The idempotency key of a hook of the change that brought `reference` to `version`:
+/// `<reference>:v<version>:<hook>`. Stable across retries and restarts, and different for
+/// a second settlement after a late failure (`ok → echec → ok`).
+pub fn idempotency_key(key_prefix: &str, hook: HookName) -> String {
+    format!("{key_prefix}:{hook}")
+}
+
+/// The prefix stored with an outbox row: `<reference>:v<version>`.
+pub fn idempotency_prefix(reference: &str, version: i64) -> String {
+    format!("{reference}:v{version}")
+}
+
+/// Calls the event hook `call.hook` on `hooks` ([`Hooks::event`]).
 ///
 /// # Errors
 /// What the hook returned.
 pub async fn dispatch(hooks: &dyn Hooks, call: &HookCall) -> Result<(), Error> {
-    match call.hook {
-        HookName::TraiterReglement => hooks.traiter_reglement(call).await,
-        HookName::PreFacturer => hooks.pre_facturer(call).await,
-        HookName::Facturer => hooks.facturer(call).await,
-        HookName::Notifier => hooks.notifier(call).await,
-        HookName::ReglementEnAttente => hooks.reglement_en_attente(call).await,
-        HookName::ReglementEnEchec => hooks.reglement_en_echec(call).await,
-        HookName::TraiterImpaye => hooks.traiter_impaye(call).await,
-        HookName::TraiterRemboursement => hooks.traiter_remboursement(call).await,
-        HookName::ActiverAbonnement => hooks.activer_abonnement(call).await,
-        HookName::RenouvelerAbonnement => hooks.renouveler_abonnement(call).await,
-        HookName::Resilier => hooks.resilier(call).await,
-    }
+    hooks.event(call).await
 }
 
 /// Several hook implementations as one (HTTP callbacks and e-mail, say). Event hooks are
@@ -283,67 +301,49 @@ impl fmt::Debug for HookChain {
     }
 }
 
-macro_rules! chain_impl {
-    ($($name:ident),*) => {
-        #[async_trait]
-        impl Hooks for HookChain {
-            $(async fn $name(&self, call: &HookCall) -> Result<(), Error> {
-                for h in &self.0 {
-                    h.$name(call).await?;
-                }
-                Ok(())
-            })*
+#[async_trait]
+impl Hooks for HookChain {
+    async fn event(&self, call: &HookCall) -> Result<(), Error> {
+        for h in &self.0 {
+            h.event(call).await?;
+        }
+        Ok(())
+    }
 
-            async fn redirige_apres_retour(&self, tx: &Transaction, page: ReturnPage) -> Option<String> {
-                for h in &self.0 {
-                    if let Some(u) = h.redirige_apres_retour(tx, page).await {
-                        return Some(u);
-                    }
-                }
-                None
-            }
-
-            async fn renseigner_facturation(&self, tx: &Transaction) -> Option<Billing> {
-                for h in &self.0 {
-                    if let Some(b) = h.renseigner_facturation(tx).await {
-                        return Some(b);
-                    }
-                }
-                None
-            }
-
-            async fn decrire_echeance(&self, tx: &Transaction) -> Option<Echeance> {
-                for h in &self.0 {
-                    if let Some(e) = h.decrire_echeance(tx).await {
-                        return Some(e);
-                    }
-                }
-                None
-            }
-
-            async fn preparer_echeance(&self, first: &Transaction) -> Option<NewTransaction> {
-                match self.0.first() {
-                    Some(h) => h.preparer_echeance(first).await,
-                    None => NoHooks.preparer_echeance(first).await,
-                }
+    async fn redirige_apres_retour(&self, tx: &Transaction, page: ReturnPage) -> Option<String> {
+        for h in &self.0 {
+            if let Some(u) = h.redirige_apres_retour(tx, page).await {
+                return Some(u);
             }
         }
-    };
-}
+        None
+    }
 
-chain_impl!(
-    traiter_reglement,
-    pre_facturer,
-    facturer,
-    notifier,
-    reglement_en_attente,
-    reglement_en_echec,
-    traiter_impaye,
-    traiter_remboursement,
-    activer_abonnement,
-    renouveler_abonnement,
-    resilier
-);
+    async fn renseigner_facturation(&self, tx: &Transaction) -> Option<Billing> {
+        for h in &self.0 {
+            if let Some(b) = h.renseigner_facturation(tx).await {
+                return Some(b);
+            }
+        }
+        None
+    }
+
+    async fn decrire_echeance(&self, tx: &Transaction) -> Option<Echeance> {
+        for h in &self.0 {
+            if let Some(e) = h.decrire_echeance(tx).await {
+                return Some(e);
+            }
+        }
+        None
+    }
+
+    async fn preparer_echeance(&self, first: &Transaction) -> Option<NewTransaction> {
+        match self.0.first() {
+            Some(h) => h.preparer_echeance(first).await,
+            None => NoHooks.preparer_echeance(first).await,
+        }
+    }
+}
 
 /// Hooks that do nothing (a host that only reads the store).
 #[derive(Debug, Default, Clone, Copy)]

@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acquirer;
+pub mod channel;
 pub mod clock;
 pub mod config;
 pub mod engine;
@@ -40,6 +41,10 @@ pub use acquirer::{
     Acquirer, Capabilities, Channel, Form, HttpMethod, InstanceInfo, InstanceUrls, Mode,
     Notification, OperationResult, Outcome, ParamKind, Parameter, PaymentContext, PaymentRequest,
     ProviderDescription, RefundSupport, Reply, Services, Verified, VerifyContext,
+};
+pub use channel::{
+    Sandbox, SandboxContext, SandboxFactory, StaticSandbox, TerminalFactory, TerminalPort,
+    TerminalRefusal,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, EngineSettings, Installation, InstanceConfig, Options};

@@ -69,25 +69,9 @@ impl RecordingHooks {
     }
 }
 
-macro_rules! recording {
-    ($($name:ident),*) => {
-        #[async_trait]
-        impl Hooks for RecordingHooks {
-            $(async fn $name(&self, call: &HookCall) -> Result<(), Error> { self.record(call) })*
-        }
-    };
+#[async_trait]
+impl Hooks for RecordingHooks {
+    async fn event(&self, call: &HookCall) -> Result<(), Error> {
+        self.record(call)
+    }
 }
-
-recording!(
-    traiter_reglement,
-    pre_facturer,
-    facturer,
-    notifier,
-    reglement_en_attente,
-    reglement_en_echec,
-    traiter_impaye,
-    traiter_remboursement,
-    activer_abonnement,
-    renouveler_abonnement,
-    resilier
-);

@@ -41,6 +41,15 @@ bank_core::inventory::submit! {
     bank_core::ProviderFactory { name: PROVIDER, describe, build }
 }
 
+bank_core::inventory::submit! {
+    bank_core::SandboxFactory {
+        provider: PROVIDER,
+        instance: "gratuit",
+        order: 4,
+        start: |_| bank_core::StaticSandbox::ready(&[]),
+    }
+}
+
 #[async_trait]
 impl Acquirer for Gratuit {
     fn info(&self) -> &InstanceInfo {

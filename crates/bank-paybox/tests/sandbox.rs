@@ -25,7 +25,7 @@ struct Setup {
 }
 
 async fn setup(extra: &[(&str, &str)]) -> Setup {
-    let sandbox = Sandbox::start(SandboxConfig::default()).expect("sandbox");
+    let sandbox = Sandbox::spawn(SandboxConfig::default()).expect("sandbox");
     let mut text = String::from(
         "[installation]\nid = \"shop\"\nsecret = \"test-secret-0123456789abcdef\"\nbase_url = \"https://shop.example\"\n\n[[instance]]\nid = \"pbx\"\nprovider = \"paybox\"\n[instance.options]\ndefault_email = \"shop@example.com\"\n",
     );
@@ -388,7 +388,7 @@ fn mute_url() -> String {
 
 #[tokio::test]
 async fn the_backup_host_only_when_nothing_was_sent() {
-    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    let sandbox = Sandbox::spawn(SandboxConfig::default()).unwrap();
     // Main host down (connection refused): the backup answers. Here, for a transaction
     // the sandbox does not know: a definite refusal, from the backup.
     let client = DirectClient::new(vec![dead_url(), sandbox.direct_url()]).unwrap();
@@ -431,7 +431,7 @@ async fn the_backup_host_only_when_nothing_was_sent() {
 
 #[test]
 fn a_sandbox_in_its_own_thread_serves_any_runtime() {
-    let s = Sandbox::start_in_thread(SandboxConfig::default()).unwrap();
+    let s = Sandbox::start(SandboxConfig::default()).unwrap();
     for _ in 0..2 {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let url = s.direct_url();
@@ -475,7 +475,7 @@ fn other_account() -> SandboxConfig {
 /// with our IPN URL: what an attacker gets by paying on their own Paybox account.
 async fn paid_on_another_account(s: &Setup, tx: &Transaction) -> String {
     let c = other_account();
-    let other = Sandbox::start(c.clone()).unwrap();
+    let other = Sandbox::spawn(c.clone()).unwrap();
     let info = bank_core::InstanceInfo {
         id: "attacker".into(),
         provider: "paybox".into(),

@@ -181,25 +181,9 @@ impl CallbackHooks {
     }
 }
 
-macro_rules! post_all {
-    ($($name:ident),*) => {
-        #[async_trait]
-        impl Hooks for CallbackHooks {
-            $(async fn $name(&self, call: &HookCall) -> Result<(), Error> { self.post(call).await })*
-        }
-    };
+#[async_trait]
+impl Hooks for CallbackHooks {
+    async fn event(&self, call: &HookCall) -> Result<(), Error> {
+        self.post(call).await
+    }
 }
-
-post_all!(
-    traiter_reglement,
-    pre_facturer,
-    facturer,
-    notifier,
-    reglement_en_attente,
-    reglement_en_echec,
-    traiter_impaye,
-    traiter_remboursement,
-    activer_abonnement,
-    renouveler_abonnement,
-    resilier
-);

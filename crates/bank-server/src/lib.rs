@@ -33,6 +33,7 @@ mod error;
 mod metrics;
 mod notify;
 mod pages;
+mod service;
 mod settings;
 pub mod terminal;
 
@@ -48,11 +49,12 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use auth::generation_counter as session_generation_counter;
+pub use bank_core::{TerminalPort, TerminalRefusal};
 pub use callbacks::CallbackHooks;
 pub use email::EmailHooks;
 pub use error::ServerError;
+pub use service::{Background, Service};
 pub use settings::{AdminUser, ApiToken, ServerSettings};
-pub use terminal::{TerminalPort, TerminalRefusal};
 
 /// What every handler shares.
 #[derive(Debug, Clone)]

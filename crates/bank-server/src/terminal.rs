@@ -1,7 +1,7 @@
 //! The point of sale's endpoints for counter card terminals. A browser cannot open raw TCP,
 //! so the POS front end asks the server, which talks to the terminal. The server knows
-//! terminals only through [`TerminalPort`], implemented by the provider crate's service and
-//! plugged in by `bank serve`: this crate stays free of any provider.
+//! terminals only through [`bank_core::TerminalPort`], which a terminal provider registers
+//! ([`bank_core::TerminalFactory`]): this crate stays free of any provider.
 //!
 //! - `POST /api/terminal/{instance}/charge` `{"reference": "…"}`: charges the transaction on
 //!   the terminal and answers what it said (approved, declined, unreachable, or unknown:
@@ -17,46 +17,15 @@
 //! `X-CSRF-Token` header of the admin pages). History lines name who resolved from that
 //! credential (`api:<token name>`, `admin:<user>`), never from a header of the request.
 
-use std::fmt::Debug;
-
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bank_core::async_trait;
+use bank_core::{TerminalPort, TerminalRefusal};
 
 use crate::auth::{admin_user, check_csrf, require_api_token};
 use crate::error::ServerError;
 use crate::AppState;
-
-/// A refusal of the terminal service, with the HTTP status to answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct TerminalRefusal {
-    /// HTTP status (404 unknown terminal, 409 busy or not payable, 422 refused input…).
-    pub status: u16,
-    /// In words.
-    pub message: String,
-}
-
-/// What the HTTP layer needs from the terminals.
-#[async_trait]
-pub trait TerminalPort: Send + Sync + Debug {
-    /// Charges `reference` on the terminal `instance`; the JSON report for the POS.
-    async fn charge(
-        &self,
-        instance: &str,
-        reference: &str,
-    ) -> Result<serde_json::Value, TerminalRefusal>;
-    /// Settles an unknown outcome from the cashier's word (`body` as posted); `staff` is
-    /// the authenticated principal (`api:<token name>`, `admin:<user>`).
-    async fn resolve(
-        &self,
-        instance: &str,
-        body: &serde_json::Value,
-        staff: &str,
-    ) -> Result<serde_json::Value, TerminalRefusal>;
-}
 
 fn refusal(r: TerminalRefusal) -> Response {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);

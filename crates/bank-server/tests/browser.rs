@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bank_core::config::ProcessEnv;
-use bank_core::{Config, Engine, Registry, Status};
+use bank_core::{Config, Engine, Status};
 use bank_server::{router, AdminUser, ServerSettings};
 use fantoccini::{ClientBuilder, Locator};
 use secrecy::SecretString;
@@ -43,11 +43,10 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
     // The service, on loopback.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let _ = bank::compiled_providers();
     // Every provider compiled in, hosted ones on their local sandboxes, as `bank serve`'s
     // demo has them.
     let stripe = bank::stripe::sandbox::Sandbox::spawn(Default::default()).unwrap();
-    let paybox = bank::paybox::sandbox::Sandbox::start(Default::default()).unwrap();
+    let paybox = bank::paybox::sandbox::Sandbox::spawn(Default::default()).unwrap();
     let mut text = format!(
         "[installation]\nid = \"web\"\nsecret = \"browser-secret-0123456789\"\nbase_url = \"{base}\"\n\
          [[instance]]\nid = \"simu\"\nprovider = \"simu\"\norder = 1\n\
@@ -69,7 +68,7 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
         }
     }
     let config = Config::parse(&text, "<browser>", &ProcessEnv).unwrap();
-    let registry = Registry::from_config(&config, &ProcessEnv).unwrap();
+    let registry = bank::Registry::from_config(&config, &ProcessEnv).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = bank_store::open(&format!("sqlite://{}", dir.path().join("b.db").display()))
         .await

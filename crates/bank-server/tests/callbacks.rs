@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use bank_core::config::ProcessEnv;
-use bank_core::{Config, Engine, ManualClock, Registry};
+use bank_core::{Config, Engine, ManualClock};
 use bank_server::CallbackHooks;
 use hmac::{Hmac, Mac};
 use secrecy::SecretString;
@@ -65,7 +65,6 @@ fn verify(secret: &str, header: &str, body: &[u8]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hooks_reach_the_host_signed_and_retried() {
     let (url, seen) = host().await;
-    let _ = bank::compiled_providers();
     let text = r#"
 [installation]
 id = "cb"
@@ -75,7 +74,7 @@ id = "simu"
 provider = "simu"
 "#;
     let config = Config::parse(text, "<cb>", &ProcessEnv).unwrap();
-    let registry = Registry::from_config(&config, &ProcessEnv).unwrap();
+    let registry = bank::Registry::from_config(&config, &ProcessEnv).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = bank_store::open(&format!("sqlite://{}", dir.path().join("b.db").display()))
         .await

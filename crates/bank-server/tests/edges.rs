@@ -10,7 +10,7 @@ use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use bank_core::config::ProcessEnv;
 use bank_core::testing::RecordingHooks;
-use bank_core::{async_trait, Config, Engine, Registry, Status};
+use bank_core::{async_trait, Config, Engine, Status};
 use bank_server::{
     router_with, AdminUser, ApiToken, ServerSettings, TerminalPort, TerminalRefusal,
 };
@@ -51,6 +51,9 @@ struct Terminals {
 
 #[async_trait]
 impl TerminalPort for Terminals {
+    fn instances(&self) -> Vec<String> {
+        vec!["comptoir".into()]
+    }
     async fn charge(&self, _: &str, _: &str) -> Result<serde_json::Value, TerminalRefusal> {
         Ok(serde_json::json!({}))
     }
@@ -105,9 +108,8 @@ address = "1 rue de la Paix"
 "#;
 
 async fn app_on(backend: Backend, extra: &str) -> App {
-    let _ = bank::compiled_providers();
     let config = Config::parse(&format!("{CONFIG}{extra}"), "<edges>", &ProcessEnv).unwrap();
-    let registry = Registry::from_config(&config, &ProcessEnv).unwrap();
+    let registry = bank::Registry::from_config(&config, &ProcessEnv).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (store, pg): (Arc<dyn bank_core::Store>, _) = match backend {
         Backend::Sqlite => (
@@ -542,7 +544,7 @@ async fn sessions_end_at_logout_revocation_and_password_change() {
 #[tokio::test]
 async fn the_payment_page_stays_and_stripe_is_created_only_when_chosen() {
     let stripe = bank::stripe::sandbox::Sandbox::spawn(Default::default()).unwrap();
-    let paybox = bank::paybox::sandbox::Sandbox::start(Default::default()).unwrap();
+    let paybox = bank::paybox::sandbox::Sandbox::spawn(Default::default()).unwrap();
     let mut extra = String::new();
     for (id, order, options) in [
         ("stripe", 3, stripe.instance_options()),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bank_core::config::ProcessEnv;
-use bank_core::{Clock, Config, Engine, ManualClock, Registry};
+use bank_core::{Clock, Config, Engine, ManualClock};
 use bank_server::EmailHooks;
 
 struct Smtp {
@@ -94,7 +94,6 @@ fn messages(s: &Smtp) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ticket_on_each_settlement_and_daily_summary() {
     let Some(smtp) = smtp() else { return };
-    let _ = bank::compiled_providers();
     let text = r#"
 [installation]
 id = "mail"
@@ -104,7 +103,7 @@ id = "simu"
 provider = "simu"
 "#;
     let config = Config::parse(text, "<mail>", &ProcessEnv).unwrap();
-    let registry = Registry::from_config(&config, &ProcessEnv).unwrap();
+    let registry = bank::Registry::from_config(&config, &ProcessEnv).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = bank_store::open(&format!("sqlite://{}", dir.path().join("b.db").display()))
         .await

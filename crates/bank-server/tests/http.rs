@@ -7,7 +7,7 @@ use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use bank_core::config::ProcessEnv;
 use bank_core::testing::RecordingHooks;
-use bank_core::{Config, Engine, HookName, Registry};
+use bank_core::{Config, Engine, HookName};
 use bank_server::{router, AdminUser, ServerSettings};
 use http_body_util::BodyExt;
 use secrecy::SecretString;
@@ -23,7 +23,6 @@ struct App {
 }
 
 async fn app() -> App {
-    let _ = bank::compiled_providers();
     let text = r#"
 [installation]
 id = "web"
@@ -42,7 +41,7 @@ payee = "Association"
 address = "1 rue de la Paix"
 "#;
     let config = Config::parse(text, "<http>", &ProcessEnv).unwrap();
-    let registry = Registry::from_config(&config, &ProcessEnv).unwrap();
+    let registry = bank::Registry::from_config(&config, &ProcessEnv).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = bank_store::open(&format!("sqlite://{}", dir.path().join("b.db").display()))
         .await

@@ -44,6 +44,15 @@ bank_core::inventory::submit! {
     bank_core::ProviderFactory { name: PROVIDER, describe, build }
 }
 
+bank_core::inventory::submit! {
+    bank_core::SandboxFactory {
+        provider: PROVIDER,
+        instance: "simu",
+        order: 1,
+        start: |_| bank_core::StaticSandbox::ready(&[]),
+    }
+}
+
 const CHOICES: [(&str, &str); 4] = [
     ("ok", "Simulate a successful payment"),
     ("echec", "Simulate a refused payment"),

@@ -581,7 +581,7 @@ macro_rules! store_impl {
                         )
                         .bind(tx.id)
                         .bind(names.join(","))
-                        .bind(format!("{}:v{}", tx.reference, tx.version))
+                        .bind(bank_core::hooks::idempotency_prefix(&tx.reference, tx.version))
                         .bind(&snapshot)
                         .bind(detail)
                         .bind(ms(now))

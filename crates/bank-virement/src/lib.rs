@@ -114,6 +114,20 @@ bank_core::inventory::submit! {
     bank_core::ProviderFactory { name: PROVIDER, describe, build }
 }
 
+// The demo's transfer: a valid test IBAN (it passes mod-97) of no real account.
+bank_core::inventory::submit! {
+    bank_core::SandboxFactory {
+        provider: PROVIDER,
+        instance: "virement",
+        order: 3,
+        start: |_| bank_core::StaticSandbox::ready(&[
+            ("holder", "Association des amis du quartier"),
+            ("iban", "FR76 3000 6000 0112 3456 7890 189"),
+            ("bic", "BNPAFRPP"),
+        ]),
+    }
+}
+
 #[async_trait]
 impl Acquirer for Virement {
     fn info(&self) -> &InstanceInfo {

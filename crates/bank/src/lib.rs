@@ -38,13 +38,106 @@ pub use bank_stripe as stripe;
 #[cfg(feature = "virement")]
 pub use bank_virement as virement;
 
-/// The names of the providers compiled into this build.
+/// The configured instances ([`bank_core::Registry`]), built after linking every provider
+/// this build's features enable: a host that goes through the facade finds its providers
+/// without any call of its own.
+#[derive(Debug, Clone, Default)]
+pub struct Registry(bank_core::Registry);
+
+impl Registry {
+    /// Builds every instance of `config` ([`bank_core::Registry::from_config`]).
+    ///
+    /// # Errors
+    /// As [`bank_core::Registry::from_config`].
+    pub fn from_config(config: &Config, env: &dyn config::Env) -> Result<Self, Error> {
+        link_providers();
+        bank_core::Registry::from_config(config, env).map(Registry)
+    }
+
+    /// A registry of ready-made acquirers.
+    pub fn from_acquirers(acquirers: Vec<std::sync::Arc<dyn Acquirer>>) -> Self {
+        Registry(bank_core::Registry::from_acquirers(acquirers))
+    }
+
+    /// The core registry.
+    pub fn into_inner(self) -> bank_core::Registry {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Registry {
+    type Target = bank_core::Registry;
+    fn deref(&self) -> &bank_core::Registry {
+        &self.0
+    }
+}
+
+impl From<Registry> for bank_core::Registry {
+    fn from(r: Registry) -> Self {
+        r.0
+    }
+}
+
+/// The provider registry ([`bank_core::registry`]), its listings linking every enabled
+/// provider first.
+pub mod registry {
+    pub use bank_core::registry::{factory as core_factory, BuildFn, ProviderFactory};
+
+    /// Every provider compiled in, by name.
+    pub fn factories() -> Vec<&'static ProviderFactory> {
+        super::link_providers();
+        bank_core::registry::factories()
+    }
+
+    /// The factory of `provider`, if compiled in.
+    pub fn factory(provider: &str) -> Option<&'static ProviderFactory> {
+        super::link_providers();
+        bank_core::registry::factory(provider)
+    }
+}
+
+/// What providers bring besides their acquirer ([`bank_core::channel`]): terminals and
+/// sandboxes, listed after linking every enabled provider.
+pub mod channel {
+    pub use bank_core::channel::{
+        Sandbox, SandboxContext, SandboxFactory, SandboxStart, StaticSandbox, TerminalBuildFn,
+        TerminalFactory, TerminalPort, TerminalRefusal,
+    };
+
+    /// The local stand-ins linked in, in demo order.
+    pub fn sandboxes() -> Vec<&'static SandboxFactory> {
+        super::link_providers();
+        bank_core::channel::sandboxes()
+    }
+}
+
+/// Assembles the whole service of `config` (what `bank serve` runs): its store, registry,
+/// engine, the configuration's hooks after `host`'s, the registered terminals, the router.
+/// [`bank_server::Service::run`] serves it; a host mounts [`bank_server::Service::router`]
+/// in its own application and calls [`bank_server::Service::spawn_background`].
 ///
-/// Calling it also guarantees that every enabled provider crate is linked (and so
-/// registered), even in a binary that names none of them.
-pub fn compiled_providers() -> Vec<&'static str> {
-    // Naming a function of each provider crate makes the linker keep the crate, and with
-    // it the crate's `inventory` registration.
+/// # Errors
+/// A configuration error naming the key; the store's error.
+#[cfg(feature = "server")]
+pub async fn service(
+    config: &Config,
+    env: &dyn config::Env,
+    host: Option<std::sync::Arc<dyn Hooks>>,
+    settings: Option<bank_server::ServerSettings>,
+) -> Result<bank_server::Service, Error> {
+    let registry = Registry::from_config(config, env)?;
+    let store = bank_store::open(&config.store_url)
+        .await
+        .map_err(Error::from)?;
+    bank_server::Service::build(config, registry.into_inner(), store, env, host, settings).await
+}
+
+#[cfg(feature = "server")]
+pub use bank_server as server;
+
+/// Makes the linker keep every enabled provider crate, and with it its `inventory`
+/// registrations (factory, terminal, sandbox), even in a binary that names none of them.
+fn link_providers() {
     #[cfg(feature = "cheque")]
     std::hint::black_box(bank_cheque::describe as fn() -> ProviderDescription);
     #[cfg(feature = "gratuit")]
@@ -59,8 +152,9 @@ pub fn compiled_providers() -> Vec<&'static str> {
     std::hint::black_box(bank_stripe::describe as fn() -> ProviderDescription);
     #[cfg(feature = "paybox")]
     std::hint::black_box(bank_paybox::describe as fn() -> ProviderDescription);
-    bank_core::registry::factories()
-        .iter()
-        .map(|f| f.name)
-        .collect()
+}
+
+/// The names of the providers compiled into this build.
+pub fn compiled_providers() -> Vec<&'static str> {
+    registry::factories().iter().map(|f| f.name).collect()
 }

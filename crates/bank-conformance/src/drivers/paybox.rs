@@ -36,7 +36,7 @@ static SANDBOXES: Mutex<Vec<SandboxHandle>> = Mutex::new(Vec::new());
 /// # Errors
 /// Why it could not start.
 pub fn sandbox() -> Result<SandboxHandle, String> {
-    let s = Sandbox::start_in_thread(SandboxConfig::default()).map_err(|e| e.to_string())?;
+    let s = Sandbox::start(SandboxConfig::default()).map_err(|e| e.to_string())?;
     SANDBOXES.lock().expect("lock").push(s.clone());
     Ok(s)
 }

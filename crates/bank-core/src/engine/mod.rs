@@ -145,11 +145,12 @@ impl Engine {
     /// [`Error::InstallationMismatch`] or a store error.
     pub async fn open(
         store: Arc<dyn Store>,
-        registry: Registry,
+        registry: impl Into<Registry>,
         hooks: Arc<dyn Hooks>,
         installation: &Installation,
         settings: EngineSettings,
     ) -> Result<Self, Error> {
+        let registry = registry.into();
         store.migrate().await?;
         let owner = store.claim_installation(&installation.id).await?;
         if owner != installation.id {

@@ -103,7 +103,7 @@ impl Engine {
             let hook = item.hooks[index];
             let call = HookCall {
                 hook,
-                idempotency_key: format!("{}:{}", item.key_prefix, hook),
+                idempotency_key: crate::hooks::idempotency_key(&item.key_prefix, hook),
                 transaction: item.snapshot.clone(),
                 detail: item.detail.clone(),
                 attempt: if index == item.next { item.attempt } else { 1 },

@@ -264,9 +264,9 @@ impl Sandbox {
     ///
     /// # Errors
     /// [`PayboxError::Sandbox`] when it cannot listen, or outside a tokio runtime.
-    pub fn start(config: SandboxConfig) -> Result<SandboxHandle, PayboxError> {
+    pub fn spawn(config: SandboxConfig) -> Result<SandboxHandle, PayboxError> {
         let rt = tokio::runtime::Handle::try_current().map_err(|_| PayboxError::Sandbox {
-            reason: "Sandbox::start needs a tokio runtime (use start_in_thread otherwise)".into(),
+            reason: "Sandbox::spawn needs a tokio runtime (use Sandbox::start otherwise)".into(),
         })?;
         let std_listener = bind()?;
         let addr = std_listener
@@ -301,7 +301,7 @@ impl Sandbox {
     ///
     /// # Errors
     /// [`PayboxError::Sandbox`] when it cannot listen.
-    pub fn start_in_thread(config: SandboxConfig) -> Result<SandboxHandle, PayboxError> {
+    pub fn start(config: SandboxConfig) -> Result<SandboxHandle, PayboxError> {
         let std_listener = bind()?;
         let addr = std_listener
             .local_addr()
@@ -846,5 +846,31 @@ mod tests {
         assert_eq!(encode("1234!20160216"), "1234%2120160216");
         assert_eq!(encode("01:01:01"), "01%3A01%3A01");
         assert_eq!(encode("CMD 42!ORDER/1"), "CMD%2042%21ORDER/1");
+    }
+}
+
+impl bank_core::Sandbox for SandboxHandle {
+    fn hint(&self) -> Option<String> {
+        Some("a local Paybox; card 1111 2222 3333 4444 pays, 4000 0000 0000 0002 is refused".into())
+    }
+
+    fn instance_options(&self) -> Vec<(String, String)> {
+        let mut o = SandboxHandle::instance_options(self);
+        o.push(("default_email".into(), "payer@example.org".into()));
+        o
+    }
+}
+
+// The demo's Paybox: its IPN goes where each form says (our notify endpoint).
+bank_core::inventory::submit! {
+    bank_core::SandboxFactory {
+        provider: crate::acquirer::PROVIDER,
+        instance: "paybox",
+        order: 7,
+        start: |ctx| Box::pin(async move {
+            let handle = Sandbox::spawn(SandboxConfig::default())
+                .map_err(|e| e.into_core(&ctx.instance))?;
+            Ok(Box::new(handle) as Box<dyn bank_core::Sandbox>)
+        }),
     }
 }

@@ -477,3 +477,35 @@ impl SandboxHandle {
         }
     }
 }
+
+impl bank_core::Sandbox for SandboxHandle {
+    fn hint(&self) -> Option<String> {
+        Some("a local Stripe; card 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined, 4000 0000 0000 3220 asks for 3-D Secure".into())
+    }
+
+    fn instance_options(&self) -> Vec<(String, String)> {
+        SandboxHandle::instance_options(self)
+    }
+}
+
+// The demo's Stripe: webhooks to our endpoint, SEPA debits collected after ten seconds.
+bank_core::inventory::submit! {
+    bank_core::SandboxFactory {
+        provider: crate::PROVIDER,
+        instance: "stripe",
+        order: 6,
+        start: |ctx| Box::pin(async move {
+            let config = SandboxConfig {
+                webhook_url: Some(format!(
+                    "{}/bank/{}/notify",
+                    ctx.base_url.trim_end_matches('/'),
+                    ctx.instance
+                )),
+                sepa_after: Some(Duration::from_secs(10)),
+                ..SandboxConfig::default()
+            };
+            let handle = Sandbox::spawn(config).map_err(|e| e.into_core(&ctx.instance))?;
+            Ok(Box::new(handle) as Box<dyn bank_core::Sandbox>)
+        }),
+    }
+}
