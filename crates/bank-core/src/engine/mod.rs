@@ -8,6 +8,7 @@
 mod manual;
 mod notify;
 mod outbox;
+mod plan;
 mod recurring;
 mod unverified;
 
@@ -17,7 +18,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::Duration;
-use serde_json::json;
 use tokio::sync::Notify;
 
 pub use notify::{Effect, NotificationResult};
@@ -31,8 +31,8 @@ use crate::hooks::{HookName, Hooks};
 use crate::money::Money;
 use crate::registry::Registry;
 use crate::signer::FormSigner;
-use crate::status::{Event, Status, Transition};
-use crate::store::{Applied, Change, NewHistory, NewHook, NewNotification, Store, TxKey};
+use crate::status::{Event, Status};
+use crate::store::{Applied, NewNotification, Store, TxKey};
 use crate::transaction::{HistoryKind, NewTransaction, Reference, Transaction};
 
 /// One way to pay a transaction, for the payment page.
@@ -405,7 +405,7 @@ impl Engine {
         let mut committed = Committed::NotFound;
         let applied = {
             let mut planner = |tx: &Transaction| {
-                let (change, c) = plan(tx, intent, now);
+                let (change, c) = plan::plan(tx, intent, now);
                 committed = c;
                 change
             };
@@ -435,7 +435,7 @@ fn offers(acq: &dyn crate::acquirer::Acquirer, tx: &Transaction) -> bool {
 }
 
 /// The history detail: the intent's details plus `extra`.
-fn detail_with(intent: &Intent, extra: serde_json::Value) -> serde_json::Value {
+pub(super) fn detail_with(intent: &Intent, extra: serde_json::Value) -> serde_json::Value {
     let mut d = match &intent.detail {
         serde_json::Value::Object(m) => m.clone(),
         serde_json::Value::Null => serde_json::Map::new(),
@@ -449,251 +449,4 @@ fn detail_with(intent: &Intent, extra: serde_json::Value) -> serde_json::Value {
         d.extend(e);
     }
     serde_json::Value::Object(d)
-}
-
-/// Turns an intent into a change against `tx` as read under the lock. Pure: the same row
-/// and intent always give the same change.
-fn plan(
-    tx: &Transaction,
-    intent: &Intent,
-    now: chrono::DateTime<chrono::Utc>,
-) -> (Change, Committed) {
-    let mut change = Change {
-        notification: intent.notification.clone(),
-        ..Change::default()
-    };
-    let line = |kind, to: Status, extra| NewHistory {
-        kind,
-        from: Some(tx.status),
-        to: Some(to),
-        instance: intent.instance.clone(),
-        detail: detail_with(intent, extra),
-    };
-
-    // Amount and currency, in minor units, before anything can be marked.
-    let wrong = intent
-        .check_amount
-        .filter(|got| *got != tx.amount)
-        .or_else(|| {
-            intent
-                .refund_total
-                .filter(|t| t.currency() != tx.amount.currency() || t.minor() > tx.amount.minor())
-        });
-    if let Some(got) = wrong {
-        if let Some(n) = change.notification.as_mut() {
-            n.verdict = crate::store::Verdict::Mismatch;
-        }
-        change.history = Some(line(
-            HistoryKind::AmountMismatch,
-            tx.status,
-            json!({ "expected": tx.amount.to_string(), "got": got.to_string() }),
-        ));
-        return (
-            change,
-            Committed::Mismatch {
-                expected: tx.amount,
-                got,
-            },
-        );
-    }
-
-    let mut event = intent.event;
-    match intent.staff_refund {
-        Some(StaffRefund::Reserve(amount)) => {
-            if tx.status != Status::Ok {
-                change.history = Some(ignored(
-                    intent,
-                    tx.status,
-                    "refund of an unpaid transaction",
-                ));
-                return (change, Committed::Forbidden);
-            }
-            let refundable = tx.refundable();
-            if amount.currency() != tx.amount.currency()
-                || amount.minor() <= 0
-                || amount.minor() > refundable.minor()
-            {
-                return (Change::default(), Committed::RefundRefused { refundable });
-            }
-            change.patch.refund_pending_minor = Some(tx.refund_pending.minor() + amount.minor());
-            change.history = Some(line(
-                HistoryKind::Manual,
-                tx.status,
-                json!({ "step": "refund_requested", "amount_minor": amount.minor() }),
-            ));
-            return (change, Committed::Reserved);
-        }
-        Some(StaffRefund::Release(amount)) => {
-            change.patch.refund_pending_minor =
-                Some((tx.refund_pending.minor() - amount.minor()).max(0));
-            change.history = Some(line(
-                HistoryKind::Manual,
-                tx.status,
-                json!({ "step": "refund_released", "amount_minor": amount.minor() }),
-            ));
-            return (change, Committed::NoOp);
-        }
-        Some(StaffRefund::Confirm(amount)) => {
-            // The money left: record it whatever happened since the reservation.
-            let refunded = (tx.refunded.minor() + amount.minor()).min(tx.amount.minor());
-            change.patch.refunded_minor = Some(refunded);
-            change.patch.refund_pending_minor =
-                Some((tx.refund_pending.minor() - amount.minor()).max(0));
-            let hook = NewHook {
-                hook: HookName::TraiterRemboursement,
-                detail: json!({ "amount_minor": amount.minor(), "refunded_minor": refunded, "detail": intent.detail }),
-            };
-            if refunded == tx.amount.minor() && tx.status == Status::Ok {
-                change.patch.status = Some(Status::Rembourse);
-                change.history = Some(line(
-                    HistoryKind::Transition,
-                    Status::Rembourse,
-                    json!({ "event": Event::Refund }),
-                ));
-                change.hooks.push(hook);
-                return (
-                    change,
-                    Committed::Transitioned {
-                        from: tx.status,
-                        to: Status::Rembourse,
-                    },
-                );
-            }
-            change.history = Some(line(
-                HistoryKind::PartialRefund,
-                tx.status,
-                json!({ "refunded_minor": refunded }),
-            ));
-            change.hooks.push(hook);
-            return (change, Committed::PartialRefund { total: refunded });
-        }
-        None => {}
-    }
-    if let Some(total) = intent.refund_total {
-        if total == tx.amount {
-            event = Some(Event::Refund);
-        } else if tx.status == Status::Ok && total.minor() > tx.refunded.minor() {
-            change.patch.refunded_minor = Some(total.minor());
-            change.history = Some(line(
-                HistoryKind::PartialRefund,
-                tx.status,
-                json!({ "refunded_minor": total.minor() }),
-            ));
-            change.hooks.push(NewHook {
-                hook: HookName::TraiterRemboursement,
-                detail: json!({ "refunded_minor": total.minor(), "partial": true, "detail": intent.detail }),
-            });
-            return (
-                change,
-                Committed::PartialRefund {
-                    total: total.minor(),
-                },
-            );
-        } else {
-            change.history = Some(ignored(
-                intent,
-                tx.status,
-                "refund total not above what is already refunded, or transaction not paid",
-            ));
-            return (change, Committed::NoOp);
-        }
-    }
-
-    let Some(event) = event else {
-        // Record only; subscription hooks (resilier) still bump the version for their key.
-        change.history = Some(line(
-            intent.origin.unwrap_or(HistoryKind::Notification),
-            tx.status,
-            json!({}),
-        ));
-        for hook in &intent.extra_hooks {
-            change.hooks.push(NewHook {
-                hook: *hook,
-                detail: json!({ "detail": intent.detail }),
-            });
-        }
-        return (change, Committed::NoOp);
-    };
-    match tx.status.apply(event) {
-        Transition::To(to) => {
-            let p = &mut change.patch;
-            p.status = Some(to);
-            if let Some(i) = &intent.instance {
-                if matches!(event, Event::Pay | Event::Wait) || tx.mode.is_none() {
-                    p.mode = Some(i.clone());
-                }
-            }
-            p.authorisation = intent.authorisation.clone();
-            p.subscription_id = intent.subscription_id.clone();
-            match event {
-                Event::Pay => {
-                    p.paid_at = Some(now);
-                    p.clear_error = true;
-                }
-                Event::Fail | Event::LateFailure => {
-                    if let Some((code, message)) = &intent.error {
-                        p.error_code = code.clone();
-                        p.error_message = message.clone();
-                    }
-                }
-                Event::Refund => p.refunded_minor = Some(tx.amount.minor()),
-                Event::Wait | Event::Abandon => {}
-            }
-            change.history = Some(line(HistoryKind::Transition, to, json!({ "event": event })));
-            let names = intent
-                .replace_hooks
-                .clone()
-                .unwrap_or_else(|| HookName::for_transition(tx.status, to, tx.recurring));
-            for hook in names.into_iter().chain(intent.extra_hooks.iter().copied()) {
-                change.hooks.push(NewHook {
-                    hook,
-                    detail: json!({ "from": tx.status, "to": to, "event": event, "detail": intent.detail }),
-                });
-            }
-            (
-                change,
-                Committed::Transitioned {
-                    from: tx.status,
-                    to,
-                },
-            )
-        }
-        Transition::NoOp => {
-            let other_means =
-                intent.instance.is_some() && tx.mode.is_some() && intent.instance != tx.mode;
-            let other_auth =
-                matches!((&intent.authorisation, &tx.authorisation), (Some(a), Some(b)) if a != b);
-            if event == Event::Pay
-                && matches!(tx.status, Status::Ok | Status::Rembourse)
-                && (other_means || other_auth)
-            {
-                change.history = Some(line(
-                    HistoryKind::DoublePayment,
-                    tx.status,
-                    json!({ "paid_by": tx.mode, "paid_authorisation": tx.authorisation, "reason": "second payment: send it back" }),
-                ));
-                return (change, Committed::DoublePayment);
-            }
-            change.history = Some(ignored(
-                intent,
-                tx.status,
-                "replay or stale notice: no change",
-            ));
-            (change, Committed::NoOp)
-        }
-        Transition::Forbidden => {
-            change.history = Some(ignored(intent, tx.status, "transition not allowed"));
-            (change, Committed::Forbidden)
-        }
-    }
-}
-
-fn ignored(intent: &Intent, status: Status, reason: &str) -> NewHistory {
-    NewHistory {
-        kind: HistoryKind::Ignored,
-        from: Some(status),
-        to: Some(status),
-        instance: intent.instance.clone(),
-        detail: detail_with(intent, json!({ "event": intent.event, "reason": reason })),
-    }
 }
