@@ -471,19 +471,28 @@ impl TerminalService {
             reference: tx.reference.clone(),
             reason,
         };
-        match open_exchange(&history, instance) {
-            None => {
-                return Err(nothing(
-                    "no charge was sent to this terminal, or its outcome is known".into(),
-                ))
-            }
-            Some(sent) if sent != (tx.amount.minor(), tx.amount.currency().code().to_string()) => {
-                return Err(nothing(format!(
-                    "the exchange was for {} minor units of {}, the transaction is {}",
-                    sent.0, sent.1, tx.amount
-                )))
-            }
-            Some(_) => {}
+        let Some(open) = open_exchange(&history, instance) else {
+            return Err(nothing(
+                "no charge was sent to this terminal, or its outcome is known".into(),
+            ));
+        };
+        if (open.minor, open.currency.as_str()) != (tx.amount.minor(), tx.amount.currency().code())
+        {
+            return Err(nothing(format!(
+                "the exchange was for {} minor units of {}, the transaction is {}",
+                open.minor, open.currency, tx.amount
+            )));
+        }
+        // Started and not answered: another server may still be waiting for the terminal.
+        let running_until = open.started_at
+            + chrono::Duration::from_std(client.config().deadline).unwrap_or_default()
+            + chrono::Duration::seconds(10);
+        if !open.answered && self.engine.now() < running_until {
+            return Err(nothing(format!(
+                "an exchange started at {} may still be running: wait for its outcome, or until {}",
+                open.started_at.to_rfc3339(),
+                running_until.to_rfc3339()
+            )));
         }
         if !payable(tx.status) {
             return Err(nothing(format!("its status is {}", tx.status)));
@@ -545,12 +554,21 @@ impl TerminalService {
     }
 }
 
-/// The amount (minor units, currency) of the last exchange with the terminal `instance`
-/// recorded in `history`, when its outcome is still unknown: started and never answered
-/// (the server stopped during the wait), or answered with an unknown outcome, and not
-/// resolved since. `None` when there is nothing to resolve.
-fn open_exchange(history: &[bank_core::HistoryEntry], instance: &str) -> Option<(i64, String)> {
-    let mut open = None;
+/// The last exchange with a terminal whose outcome is still unknown.
+struct OpenExchange {
+    minor: i64,
+    currency: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+    /// The terminal's answer was "unknown" (rather than no answer recorded at all).
+    answered: bool,
+}
+
+/// The last exchange with the terminal `instance` recorded in `history`, when its outcome
+/// is still unknown: started and never answered (the server stopped during the wait, or
+/// another server is waiting), or answered with an unknown outcome, and not resolved since.
+/// `None` when there is nothing to resolve.
+fn open_exchange(history: &[bank_core::HistoryEntry], instance: &str) -> Option<OpenExchange> {
+    let mut open: Option<OpenExchange> = None;
     for h in history
         .iter()
         .filter(|h| h.instance.as_deref() == Some(instance))
@@ -558,11 +576,20 @@ fn open_exchange(history: &[bank_core::HistoryEntry], instance: &str) -> Option<
         let p = &h.detail["provider"];
         if p["terminal"] == "exchange started" {
             open = match (p["amount_minor"].as_i64(), p["currency"].as_str()) {
-                (Some(minor), Some(currency)) => Some((minor, currency.to_string())),
+                (Some(minor), Some(currency)) => Some(OpenExchange {
+                    minor,
+                    currency: currency.to_string(),
+                    started_at: h.at,
+                    answered: false,
+                }),
                 // Recorded before amounts were: cannot be matched, so not resolvable here.
                 _ => None,
             };
-        } else if p["result"].is_string() && p["result"] != "unknown" {
+        } else if p["result"] == "unknown" {
+            if let Some(o) = open.as_mut() {
+                o.answered = true;
+            }
+        } else if p["result"].is_string() {
             // Approved, declined, unreachable, or resolved by a cashier.
             open = None;
         }

@@ -77,7 +77,7 @@ pub(crate) async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ServerError> {
-    check_origin(&headers)?;
+    check_origin(&state, &headers)?;
     let f = form_fields(&body);
     let nonce = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if nonce.is_empty()
@@ -92,15 +92,13 @@ pub(crate) async fn login(
         field(&f, "password").unwrap_or_default(),
     );
     let known = state.settings.admins.iter().find(|a| a.name == user);
-    let who = known.map(|a| a.name.as_str());
     let ip = peer(&conn);
-    if let Some(wait) = state.throttle.wait(ip, who) {
-        tracing::warn!(user = who.unwrap_or("?"), ?ip, "admin sign-in throttled");
+    if let Err(wait) = state.throttle.admit(ip, user) {
+        tracing::warn!(known = known.is_some(), ?ip, "admin sign-in throttled");
         return Err(ServerError::TooManyRequests(wait.as_secs().max(1)));
     }
     if !verify_password(&state, user, password.to_string()).await? {
-        state.throttle.failed(ip, who);
-        tracing::warn!(user = who.unwrap_or("?"), ?ip, "admin sign-in refused");
+        tracing::warn!(known = known.is_some(), ?ip, "admin sign-in refused");
         let page = layout(
             "Sign in",
             html! { h1 { "Sign in" } p.err { "Wrong user or password." } a href="/admin/login" { "Try again" } },
@@ -124,7 +122,7 @@ pub(crate) async fn login(
         ""
     };
     let cookie = format!(
-        "{SESSION_COOKIE}={value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         state.settings.session_seconds
     );
     tracing::info!(user, "admin signed in");
@@ -147,7 +145,7 @@ pub(crate) async fn logout(
             .await?;
         tracing::info!(user, "admin signed out: sessions revoked");
     }
-    let cookie = format!("{SESSION_COOKIE}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0");
+    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/admin/login")).into_response())
 }
 

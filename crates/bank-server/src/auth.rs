@@ -164,26 +164,37 @@ pub(crate) fn check_csrf(
     }
 }
 
-/// Refuses a state-changing request whose `Origin` names another site than `Host`.
-pub(crate) fn check_origin(headers: &HeaderMap) -> Result<(), ServerError> {
+/// Refuses a state-changing request whose `Origin` names another site than ours: the
+/// installation's `base_url`, or the `Host` the request was sent to (a reverse proxy may
+/// rewrite one or the other).
+pub(crate) fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ServerError> {
     let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
         return Ok(());
     };
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok());
-    let origin_host = origin
+    let authority = |u: &url::Url| {
+        u.host_str().map(|h| match u.port() {
+            Some(p) => format!("{h}:{p}"),
+            None => h.to_string(),
+        })
+    };
+    let given = origin
         .to_str()
         .ok()
         .and_then(|o| url::Url::parse(o).ok())
-        .and_then(|u| {
-            u.host_str().map(|h| match u.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_string(),
-            })
-        });
-    match (origin_host, host) {
-        (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
+        .and_then(|u| authority(&u));
+    let ours = url::Url::parse(state.engine.base_url())
+        .ok()
+        .and_then(|u| authority(&u));
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    match given {
+        Some(o)
+            if ours.as_deref().is_some_and(|b| b.eq_ignore_ascii_case(&o))
+                || host.is_some_and(|h| h.eq_ignore_ascii_case(&o)) =>
+        {
+            Ok(())
+        }
         _ => Err(ServerError::Forbidden(
             "cross-site request refused (Origin is not this site)".into(),
         )),
@@ -203,10 +214,14 @@ pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'
         .map(|(_, v)| v.as_str())
 }
 
-/// Sign-in throttling: after each failure the address and the user wait longer (1 s, 2 s,
-/// 4 s… up to [`Throttle::MAX_DELAY`]) before the next attempt is even hashed; a success
-/// clears both. Unknown user names share one entry, and the table holds at most
-/// [`Throttle::MAX_ENTRIES`] addresses, so strangers cannot grow it.
+/// Sign-in throttling. Each attempt is admitted or refused before any hashing, and an
+/// admitted attempt counts as a failure until it succeeds, so parallel attempts cannot slip
+/// through while the first is being hashed. After each failure the address waits longer
+/// (1 s, 2 s, 4 s… up to [`Throttle::MAX_DELAY`]), and so does the user name from every
+/// address, up to [`Throttle::MAX_USER_DELAY`] (short, so that a stranger cannot lock staff
+/// out for long). Every name gets its own entry, known or not, so that a 429 says nothing
+/// about which names exist; a success clears the address and the name. The table holds at
+/// most [`Throttle::MAX_ENTRIES`] entries, so strangers cannot grow it.
 #[derive(Debug, Default)]
 pub(crate) struct Throttle {
     entries: Mutex<HashMap<String, Failures>>,
@@ -219,66 +234,77 @@ struct Failures {
 }
 
 impl Throttle {
-    /// Longest wait after repeated failures.
+    /// Longest wait of an address after repeated failures.
     pub(crate) const MAX_DELAY: Duration = Duration::from_secs(300);
+    /// Longest wait of a user name after repeated failures, from any address.
+    pub(crate) const MAX_USER_DELAY: Duration = Duration::from_secs(30);
     /// Most entries kept.
     pub(crate) const MAX_ENTRIES: usize = 10_000;
 
-    fn keys(peer: Option<IpAddr>, user: Option<&str>) -> [String; 2] {
+    fn keys(peer: Option<IpAddr>, user: &str) -> [(String, Duration); 2] {
+        let name: String = user.chars().take(64).collect();
         [
-            format!("ip:{}", peer.map_or("-".into(), |p| p.to_string())),
-            format!("user:{}", user.unwrap_or("?")),
+            (
+                format!("ip:{}", peer.map_or("-".into(), |p| p.to_string())),
+                Self::MAX_DELAY,
+            ),
+            (format!("user:{name}"), Self::MAX_USER_DELAY),
         ]
     }
 
-    /// How long the caller must still wait, if at all.
-    pub(crate) fn wait(&self, peer: Option<IpAddr>, user: Option<&str>) -> Option<Duration> {
-        let now = Instant::now();
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        Self::keys(peer, user)
-            .iter()
-            .filter_map(|k| entries.get(k))
-            .filter(|f| f.until > now)
-            .map(|f| f.until - now)
-            .max()
-    }
-
-    /// Records a failure for the address and the user.
-    pub(crate) fn failed(&self, peer: Option<IpAddr>, user: Option<&str>) {
+    /// Admits an attempt, counting it as a failure until [`Throttle::succeeded`]; or says
+    /// how long the caller must still wait.
+    pub(crate) fn admit(&self, peer: Option<IpAddr>, user: &str) -> Result<(), Duration> {
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= Self::MAX_ENTRIES {
-            // Forget those whose wait is long over; if still full, the oldest.
-            entries.retain(|_, f| f.until + Self::MAX_DELAY > now);
-            if entries.len() >= Self::MAX_ENTRIES {
-                if let Some(k) = entries
-                    .iter()
-                    .min_by_key(|(_, f)| f.until)
-                    .map(|(k, _)| k.clone())
-                {
-                    entries.remove(&k);
-                }
-            }
+        let keys = Self::keys(peer, user);
+        let wait = keys
+            .iter()
+            .filter_map(|(k, _)| entries.get(k))
+            .filter(|f| f.until > now)
+            .map(|f| f.until - now)
+            .max();
+        if let Some(w) = wait {
+            return Err(w);
         }
-        for k in Self::keys(peer, user) {
+        Self::make_room(&mut entries, now);
+        for (k, max) in keys {
             let e = entries.entry(k).or_insert(Failures {
                 count: 0,
                 until: now,
             });
             // A failure long after the last wait ended starts over.
-            if e.until + Self::MAX_DELAY < now {
+            if e.until + max < now {
                 e.count = 0;
             }
             e.count = e.count.saturating_add(1);
-            let delay = Duration::from_secs(1u64 << (e.count - 1).min(9)).min(Self::MAX_DELAY);
-            e.until = now + delay;
+            e.until = now + Duration::from_secs(1u64 << (e.count - 1).min(9)).min(max);
+        }
+        Ok(())
+    }
+
+    fn make_room(entries: &mut HashMap<String, Failures>, now: Instant) {
+        if entries.len() + 2 <= Self::MAX_ENTRIES {
+            return;
+        }
+        // Forget those whose wait is long over; if still full, the oldest.
+        entries.retain(|_, f| f.until + Self::MAX_DELAY > now);
+        while entries.len() + 2 > Self::MAX_ENTRIES {
+            let Some(k) = entries
+                .iter()
+                .min_by_key(|(_, f)| f.until)
+                .map(|(k, _)| k.clone())
+            else {
+                return;
+            };
+            entries.remove(&k);
         }
     }
 
     /// Clears the address and the user after a success.
     pub(crate) fn succeeded(&self, peer: Option<IpAddr>, user: &str) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        for k in Self::keys(peer, Some(user)) {
+        for (k, _) in Self::keys(peer, user) {
             entries.remove(&k);
         }
     }
@@ -304,10 +330,14 @@ pub(crate) async fn verify_password(
         .acquire()
         .await
         .map_err(|_| ServerError::Unavailable)?;
+    let stand_in = state.stand_in.clone();
+    let admins = state.settings.admins.clone();
     tokio::task::spawn_blocking(move || match account {
         Some(a) => a.verify(&password),
         None => {
-            let _ = stand_in().verify(&password);
+            let _ = stand_in
+                .get_or_init(|| stand_in_for(&admins))
+                .verify(&password);
             false
         }
     })
@@ -315,20 +345,31 @@ pub(crate) async fn verify_password(
     .map_err(|_| ServerError::Unavailable)
 }
 
-/// A hash of a random password with the same parameters as real ones, made once.
-fn stand_in() -> &'static AdminUser {
-    static STAND_IN: std::sync::OnceLock<AdminUser> = std::sync::OnceLock::new();
-    STAND_IN.get_or_init(|| {
-        let random: String = (0..32)
-            .map(|_| char::from(b'a' + rand::random::<u8>() % 26))
-            .collect();
-        AdminUser::with_password("", &secrecy::SecretString::from(random)).unwrap_or_else(|_| {
-            AdminUser {
-                name: String::new(),
-                password_hash: secrecy::SecretString::from(String::new()),
-            }
+/// A hash of a random password with the costliest parameters among the configured ones
+/// (Argon2's defaults without any), so that an unknown name costs what a known one does.
+pub(crate) fn stand_in_for(admins: &[AdminUser]) -> AdminUser {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
+    let params = admins
+        .iter()
+        .filter_map(|a| {
+            PasswordHash::new(a.password_hash.expose_secret())
+                .ok()
+                .and_then(|h| argon2::Params::try_from(&h).ok())
         })
-    })
+        .max_by_key(|p| (u64::from(p.m_cost()) * u64::from(p.t_cost()), p.p_cost()))
+        .unwrap_or_default();
+    let random: String = (0..32)
+        .map(|_| char::from(b'a' + rand::random::<u8>() % 26))
+        .collect();
+    let hasher = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let hash = hasher
+        .hash_password(random.as_bytes(), &SaltString::generate(&mut OsRng))
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    AdminUser {
+        name: String::new(),
+        password_hash: secrecy::SecretString::from(hash),
+    }
 }
 
 #[cfg(test)]
@@ -336,23 +377,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn failures_wait_longer_each_time_and_success_clears() {
+    fn attempts_wait_longer_each_time_and_success_clears() {
         let t = Throttle::default();
         let ip: IpAddr = "192.0.2.1".parse().expect("ip");
-        assert!(t.wait(Some(ip), Some("staff")).is_none());
-        t.failed(Some(ip), Some("staff"));
-        let first = t.wait(Some(ip), Some("staff")).expect("waits");
-        t.failed(Some(ip), Some("staff"));
-        let second = t.wait(Some(ip), Some("staff")).expect("waits");
-        assert!(second > first, "{second:?} > {first:?}");
+        assert!(t.admit(Some(ip), "staff").is_ok());
+        // Admitted attempts count until they succeed: a parallel one waits.
+        let first = t.admit(Some(ip), "staff").expect_err("waits");
+        assert!(first <= Duration::from_secs(1));
         let other: IpAddr = "192.0.2.2".parse().expect("ip");
         assert!(
-            t.wait(Some(other), Some("staff")).is_some(),
-            "the user waits from any address"
+            t.admit(Some(other), "staff").is_err(),
+            "the name waits from any address"
         );
-        assert!(t.wait(Some(other), Some("else")).is_none());
+        assert!(t.admit(Some(other), "else").is_ok());
+        assert!(
+            t.admit(Some("192.0.2.3".parse().expect("ip")), "nobody")
+                .is_ok(),
+            "an unknown name is throttled like a known one, on its own"
+        );
         t.succeeded(Some(ip), "staff");
-        assert!(t.wait(Some(ip), Some("staff")).is_none());
+        assert!(t.admit(Some(ip), "staff").is_ok());
     }
 
     #[test]
@@ -360,8 +404,8 @@ mod tests {
         let t = Throttle::default();
         for i in 0..(Throttle::MAX_ENTRIES as u32 + 50) {
             let ip = IpAddr::from(i.to_be_bytes());
-            t.failed(Some(ip), None);
+            let _ = t.admit(Some(ip), &format!("u{i}"));
         }
-        assert!(t.entries.lock().expect("lock").len() <= Throttle::MAX_ENTRIES + 1);
+        assert!(t.entries.lock().expect("lock").len() <= Throttle::MAX_ENTRIES);
     }
 }

@@ -71,6 +71,8 @@ pub struct AppState {
     throttle: Arc<auth::Throttle>,
     /// One Argon2 hash at a time.
     hashing: Arc<tokio::sync::Semaphore>,
+    /// The hash checked for unknown user names, made at the first such attempt.
+    stand_in: Arc<std::sync::OnceLock<AdminUser>>,
 }
 
 /// Builds the router over `engine` with `settings`.
@@ -86,6 +88,7 @@ pub fn router_with(
 ) -> Router {
     let body_limit = settings.body_limit_bytes;
     let timeout = Duration::from_secs(settings.request_timeout_seconds);
+    let body_timeout = Duration::from_secs(settings.body_timeout_seconds);
     let instances = engine
         .registry()
         .all()
@@ -98,6 +101,7 @@ pub fn router_with(
         terminals,
         throttle: Arc::default(),
         hashing: Arc::new(tokio::sync::Semaphore::new(1)),
+        stand_in: Arc::default(),
     };
     let header = axum::http::HeaderName::from_static("x-request-id");
     // A charge waits for the card: the terminal routes get the terminal's deadline.
@@ -136,6 +140,9 @@ pub fn router_with(
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
         .layer(axum::middleware::from_fn(edge::refuse_control_characters))
         .layer(axum::middleware::from_fn(edge::security_headers))
         .layer(PropagateRequestIdLayer::new(header.clone()))

@@ -103,6 +103,9 @@ pub struct ServerSettings {
     /// A client must send a request's whole head within this many seconds of starting it,
     /// or of the previous response on a kept-alive connection (which closes an idle one).
     pub header_timeout_seconds: u64,
+    /// A request's body must arrive within this many seconds (a client trickling a body
+    /// holds a connection otherwise; bodies are small).
+    pub body_timeout_seconds: u64,
     /// Most connections open at once; further ones wait in the listen queue.
     pub max_connections: usize,
     /// On shutdown, requests in flight get this many seconds; then connections are closed.
@@ -135,6 +138,7 @@ impl Default for ServerSettings {
             secure_cookies: false,
             terminal_timeout_seconds: 200,
             header_timeout_seconds: 10,
+            body_timeout_seconds: 10,
             max_connections: 512,
             shutdown_grace_seconds: 10,
         }
@@ -209,6 +213,9 @@ impl ServerSettings {
                         if (1..=120).contains(n) =>
                     {
                         s.header_timeout_seconds = n.unsigned_abs()
+                    }
+                    ("body_timeout_seconds", toml::Value::Integer(n)) if (1..=300).contains(n) => {
+                        s.body_timeout_seconds = n.unsigned_abs()
                     }
                     ("max_connections", toml::Value::Integer(n)) if (8..=100_000).contains(n) => {
                         s.max_connections = usize::try_from(*n).unwrap_or(512)

@@ -457,6 +457,17 @@ async fn sign_in_is_throttled_and_same_site() {
         .body(Body::from("user=staff"))
         .unwrap();
     assert_eq!(send(&app, cross).await.0, StatusCode::FORBIDDEN);
+    // Behind a proxy that rewrites Host, an Origin of our base_url is ours.
+    let proxied = Request::post("/admin/login")
+        .header(header::ORIGIN, "http://127.0.0.1:8080")
+        .header(header::HOST, "backend:9000")
+        .body(Body::from("user=staff"))
+        .unwrap();
+    assert_eq!(
+        send(&app, proxied).await.0,
+        StatusCode::BAD_REQUEST,
+        "past the Origin check"
+    );
     let (_, h, _) = get(&app, "/admin/login").await;
     assert_eq!(h["x-frame-options"], "DENY");
     assert_eq!(h["x-content-type-options"], "nosniff");
@@ -465,6 +476,52 @@ async fn sign_in_is_throttled_and_same_site() {
         .to_str()
         .unwrap()
         .contains("frame-ancestors 'none'"));
+}
+
+/// Parallel guesses cannot slip through while the first is being hashed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_sign_in_attempts_are_throttled_too() {
+    let app = app_on(Backend::Sqlite, "").await;
+    let mut requests = Vec::new();
+    for _ in 0..8 {
+        let (_, h, page) = get(&app, "/admin/login").await;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("csrf", &hidden(&page, "csrf"))
+            .append_pair("user", "staff")
+            .append_pair("password", "guess")
+            .finish();
+        requests.push(
+            Request::post("/admin/login")
+                .header(header::COOKIE, first_cookie(&h))
+                .body(Body::from(body))
+                .unwrap(),
+        );
+    }
+    let answers = futures_join(&app.router, requests).await;
+    let hashed = answers
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let throttled = answers
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((hashed, throttled), (1, 7), "{answers:?}");
+}
+
+async fn futures_join(r: &Router, requests: Vec<Request<Body>>) -> Vec<StatusCode> {
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|req| {
+            let r = r.clone();
+            tokio::spawn(async move { r.oneshot(req).await.unwrap().status() })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
 }
 
 #[tokio::test]
@@ -734,6 +791,26 @@ async fn unverified_browser_returns_and_get_forms_write_nothing() {
             app.engine.store().history(tx.id).await.unwrap().len(),
             before,
             "{backend:?}: anyone who knows a reference cannot add history lines"
+        );
+        // Our own button, pressed once, then replayed (padded) ten times: one change.
+        let post = |body: String| {
+            Request::post("/bank/simu/action")
+                .body(Body::from(body))
+                .unwrap()
+        };
+        assert_eq!(
+            send(&app, post(query.clone())).await.0,
+            StatusCode::SEE_OTHER
+        );
+        let after = app.engine.store().history(tx.id).await.unwrap().len();
+        for _ in 0..10 {
+            let padded = format!("{query}&pad={}", "x".repeat(30_000));
+            assert_eq!(send(&app, post(padded)).await.0, StatusCode::SEE_OTHER);
+        }
+        assert_eq!(
+            app.engine.store().history(tx.id).await.unwrap().len(),
+            after,
+            "{backend:?}: replays of a form write nothing"
         );
         app.cleanup().await;
     }

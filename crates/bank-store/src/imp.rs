@@ -833,16 +833,26 @@ macro_rules! store_impl {
                 }
 
                 async fn prune_unverified(&self, before: DateTime<Utc>) -> Result<(u64, u64), bank_core::Error> {
-                    let _turn = self.write_turn().await;
                     let cutoff = before.timestamp_millis();
-                    let notifications = sqlx::query(
-                        "DELETE FROM bank_notifications WHERE verdict = 'rejected' AND received_ms < $1",
-                    )
-                    .bind(cutoff)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(StoreError::query("prune rejected notifications"))?
-                    .rows_affected();
+                    // In batches, each its own write: payments go on between them.
+                    let mut notifications = 0;
+                    loop {
+                        let _turn = self.write_turn().await;
+                        let n = sqlx::query(
+                            "DELETE FROM bank_notifications WHERE id IN (SELECT id FROM bank_notifications \
+                             WHERE verdict = 'rejected' AND received_ms < $1 LIMIT 1000)",
+                        )
+                        .bind(cutoff)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(StoreError::query("prune rejected notifications"))?
+                        .rows_affected();
+                        notifications += n;
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                    let _turn = self.write_turn().await;
                     let tallies = sqlx::query("DELETE FROM bank_unverified WHERE window_ms < $1")
                         .bind(cutoff)
                         .execute(&self.pool)

@@ -260,6 +260,11 @@ impl Engine {
             })
     }
 
+    /// The public base URL of the service (`installation.base_url`).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     /// The context an acquirer needs to build a payment request for `tx`.
     pub async fn payment_context(&self, tx: &Transaction, instance: &str) -> PaymentContext {
         let billing = match self.hooks.renseigner_facturation(tx).await {

@@ -132,10 +132,48 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        if n.channel == Channel::Browser && v.outcome == Outcome::Nothing {
-            return self.browser_return(v).await;
+        if n.channel == Channel::Browser {
+            if v.outcome == Outcome::Nothing {
+                return self.browser_return(v).await;
+            }
+            if let Some(unchanged) = self.unchanged_by_browser(&v).await? {
+                return Ok(unchanged);
+            }
         }
         self.settle_verified(instance, &n, v).await
+    }
+
+    /// A button of ours posted again (a double click, a replayed form: the page that shows
+    /// the signed form is public) whose event the transition table would not apply: the
+    /// page follows the stored status and nothing is written, so that a replay cannot add
+    /// rows for ever. `None` when the post may change something.
+    async fn unchanged_by_browser(
+        &self,
+        v: &crate::acquirer::Verified,
+    ) -> Result<Option<NotificationResult>, Error> {
+        let event = match v.outcome {
+            Outcome::Paid => Event::Pay,
+            Outcome::Waiting => Event::Wait,
+            Outcome::Failed => Event::Fail,
+            Outcome::Cancelled => Event::Abandon,
+            _ => return Ok(None),
+        };
+        let Some(reference) = v.reference.as_deref() else {
+            return Ok(None);
+        };
+        let tx = match self.transaction(reference).await {
+            Ok(tx) => tx,
+            Err(Error::UnknownTransaction { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if matches!(tx.status.apply(event), crate::status::Transition::To(_)) {
+            return Ok(None);
+        }
+        Ok(Some(self.result(
+            Effect::NoOp { status: tx.status },
+            v.reply.clone(),
+            &tx,
+        )))
     }
 
     /// A payer's browser coming back with nothing verified to say (an unsigned return, a
@@ -241,7 +279,8 @@ impl Engine {
             tracing::error!(instance, reference = ?v.reference, "{reason}: rejected");
             let e = Error::verification(instance, reason.clone());
             self.store
-                .record_notification(&record(Verdict::Rejected, Some(reason.clone()), None))
+                // Verified, so kept for good (not prunable like rejected requests).
+                .record_notification(&record(Verdict::Mismatch, Some(reason.clone()), None))
                 .await?;
             return Ok(NotificationResult::without_tx(
                 Effect::Rejected { reason },
@@ -468,7 +507,13 @@ fn to_record(
 ) -> NewNotification {
     NewNotification {
         instance: instance.to_string(),
-        raw: without_credentials(n),
+        // A browser's post is our own small form: kept within the sizes of unverified
+        // requests, since anyone holding a page's form can pad it.
+        raw: if n.channel == Channel::Browser {
+            super::unverified::capped(n).0
+        } else {
+            without_credentials(n)
+        },
         verdict,
         reason,
         event_id,

@@ -119,7 +119,7 @@ fn digest(n: &Notification) -> (String, i64) {
 }
 
 /// The request cut to the stored sizes, credentials dropped, and what was cut.
-fn capped(n: &Notification) -> (Notification, Vec<String>) {
+pub(super) fn capped(n: &Notification) -> (Notification, Vec<String>) {
     let mut stored = super::notify::without_credentials(n);
     let mut cut = Vec::new();
     if stored.query.len() > MAX_QUERY {

@@ -24,3 +24,6 @@ DROP TRIGGER bank_notifications_append_only ON bank_notifications;
 CREATE TRIGGER bank_notifications_append_only BEFORE UPDATE OR DELETE ON bank_notifications
 FOR EACH ROW EXECUTE FUNCTION bank_notifications_prunable();
 CREATE INDEX bank_notif_received ON bank_notifications (verdict, received_ms);
+-- Deleting a notification checks the history's foreign key: without this index each
+-- deleted row would scan the whole history.
+CREATE INDEX bank_history_notification ON bank_history (notification_id);

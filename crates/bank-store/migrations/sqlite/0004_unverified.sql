@@ -17,3 +17,6 @@ CREATE TRIGGER bank_notifications_no_delete BEFORE DELETE ON bank_notifications
 WHEN OLD.verdict <> 'rejected'
 BEGIN SELECT RAISE(ABORT, 'bank_notifications is append-only: only rejected requests may be pruned'); END;
 CREATE INDEX bank_notif_received ON bank_notifications (verdict, received_ms);
+-- Deleting a notification checks the history's foreign key: without this index each
+-- deleted row would scan the whole history.
+CREATE INDEX bank_history_notification ON bank_history (notification_id);
