@@ -43,11 +43,15 @@ backend_test!(
             TRANSACTIONS as i64,
             "transitions stored"
         );
-        assert_eq!(
+        // These are our own form posted by browsers: a copy that arrives once the status
+        // has changed would change nothing and is not stored (replays write nothing);
+        // copies that raced the change are kept with it.
+        let stored =
             s.ts.raw_count("SELECT COUNT(*) FROM bank_notifications")
-                .await,
-            (TRANSACTIONS * COPIES) as i64,
-            "every notification kept raw"
+                .await;
+        assert!(
+            (TRANSACTIONS as i64..=(TRANSACTIONS * COPIES) as i64).contains(&stored),
+            "{stored} notifications stored"
         );
         s.engine.deliver_pending().await.unwrap();
         assert_eq!(s.hooks.count(HookName::TraiterReglement), TRANSACTIONS);

@@ -14,10 +14,14 @@
 pub mod drivers;
 mod harness;
 mod scenarios;
+pub mod terminal;
 
 pub use drivers::{Driver, OwnFormDriver, PayerAction};
 pub use harness::Harness;
 pub use scenarios::{run, Scenario, Verdict, SCENARIOS};
+pub use terminal::{
+    run_terminal, terminal_drivers, terminal_scenarios, TerminalDriver, TerminalScenario,
+};
 
 /// Every driver compiled in, one per provider.
 pub fn all_drivers() -> Vec<Box<dyn Driver>> {

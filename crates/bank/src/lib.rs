@@ -109,6 +109,20 @@ pub mod channel {
         super::link_providers();
         bank_core::channel::sandboxes()
     }
+
+    /// The terminal port of `config`'s terminal instances, from every terminal provider
+    /// linked in ([`bank_core::channel::terminal_ports`]).
+    ///
+    /// # Errors
+    /// A provider's configuration error.
+    pub fn terminal_ports(
+        engine: &std::sync::Arc<crate::Engine>,
+        config: &crate::Config,
+        env: &dyn crate::config::Env,
+    ) -> Result<Option<std::sync::Arc<dyn TerminalPort>>, crate::Error> {
+        super::link_providers();
+        bank_core::channel::terminal_ports(engine, config, env)
+    }
 }
 
 /// Assembles the whole service of `config` (what `bank serve` runs): its store, registry,
