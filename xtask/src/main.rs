@@ -1,5 +1,8 @@
 //! `cargo xtask`: project chores written in Rust, needing only cargo (matklad's pattern).
 //!
+//! - `cargo xtask test`: every test of the workspace, then the conformance matrix, then
+//!   which suites were skipped and why (a suite skips when its outside tool is missing,
+//!   and fails instead when `CI` is set). The README's test command.
 //! - `cargo xtask conformance`: the scenario matrix, provider by scenario; exits non-zero
 //!   on any failure.
 //! - `cargo xtask bench`: the settlement benchmark beside its SQL baseline (set
@@ -31,6 +34,7 @@ fn run(mut cmd: Command) -> ExitCode {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
         Some("conformance") => {
             let mut c = cargo();
             c.args([
@@ -64,9 +68,55 @@ fn main() -> ExitCode {
             run(c)
         }
         _ => {
-            eprintln!("usage: cargo xtask <conformance|bench [notify]> [args]");
+            eprintln!("usage: cargo xtask <test|conformance|bench [notify]> [args]");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `cargo test --workspace` (extra arguments passed on), the conformance matrix, and the
+/// list of suites skipped for want of an outside tool.
+fn test(rest: &[String]) -> ExitCode {
+    let skipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/skipped");
+    let _ = std::fs::remove_dir_all(&skipped);
+    let mut t = cargo();
+    t.args(["test", "--workspace"]).args(rest);
+    t.env("BANK_SKIPPED_DIR", &skipped);
+    let tests = run(t);
+    let mut c = cargo();
+    c.args([
+        "run",
+        "--quiet",
+        "-p",
+        "bank-conformance",
+        "--bin",
+        "bank-conformance",
+    ]);
+    let matrix = run(c);
+    let mut lines: Vec<String> = std::fs::read_dir(&skipped)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .map(|l| l.trim().to_string())
+        .collect();
+    lines.sort();
+    lines.dedup();
+    if lines.is_empty() {
+        println!("skipped suites: none");
+    } else {
+        println!(
+            "skipped suites ({}; set CI=1 to make them fail instead):",
+            lines.len()
+        );
+        for l in &lines {
+            println!("  {l}");
+        }
+    }
+    if tests == ExitCode::SUCCESS && matrix == ExitCode::SUCCESS {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -75,3 +75,34 @@ impl Hooks for RecordingHooks {
         self.record(call)
     }
 }
+
+/// The environment variable naming what requires every suite to run (CI sets it).
+pub const REQUIRED_ENV: &str = "CI";
+/// Where `cargo xtask test` collects the suites that were skipped, to print them at the end.
+pub const SKIPPED_DIR_ENV: &str = "BANK_SKIPPED_DIR";
+
+/// A suite cannot run because `what` is missing. Under CI (`CI` set) that is a failure:
+/// CI is never green without running a suite. Otherwise the suite is skipped, said on
+/// stderr, and noted for `cargo xtask test`'s summary.
+///
+/// # Panics
+/// When `CI` is set.
+pub fn skip_suite(suite: &str, what: &str) {
+    assert!(
+        std::env::var_os(REQUIRED_ENV).is_none(),
+        "{suite}: {what} is missing, and {REQUIRED_ENV} requires every suite to run"
+    );
+    eprintln!("SKIPPED ({suite}): {what}");
+    if let Some(dir) = std::env::var_os(SKIPPED_DIR_ENV) {
+        let dir = std::path::PathBuf::from(dir);
+        let _ = std::fs::create_dir_all(&dir);
+        let name: String = suite
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let _ = std::fs::write(
+            dir.join(format!("{name}.txt")),
+            format!("{suite}: {what}\n"),
+        );
+    }
+}

@@ -1,4 +1,5 @@
-//! Hooks for hosts outside Rust: signed POSTs from the outbox, retried until 2xx.
+//! Hooks for hosts outside Rust: signed POSTs from the outbox, retried until 2xx, checked
+//! by the PHP and Python code that docs/CALLBACKS.md gives hosts (run here as written).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -160,6 +161,118 @@ provider = "simu"
         order,
         ["traiter_reglement", "pre_facturer", "facturer", "notifier"]
     );
+    let deliveries: Vec<(String, Vec<u8>)> = seen
+        .iter()
+        .map(|(h, b)| {
+            (
+                h["bank-signature"].to_str().unwrap().to_string(),
+                b.to_vec(),
+            )
+        })
+        .collect();
+    drop(seen);
+    docs_snippets_verify(&deliveries);
+}
+
+/// The code of the fenced `lang` block of docs/CALLBACKS.md, up to `until`: what a PHP or
+/// Python host copies.
+fn doc_snippet(lang: &str, until: &str) -> String {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CALLBACKS.md"),
+    )
+    .unwrap();
+    let block = doc
+        .split(&format!("```{lang}\n"))
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap_or_else(|| panic!("no {lang} block in docs/CALLBACKS.md"));
+    block
+        .split(until)
+        .next()
+        .unwrap()
+        .trim_start_matches("<?php\n")
+        .to_string()
+}
+
+fn which(bin: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+}
+
+/// Runs the PHP and Python checks of docs/CALLBACKS.md, as written there, on real
+/// deliveries: genuine ones pass with either secret of the rotation, a wrong secret and a
+/// tampered body fail. The documentation a host copies cannot rot.
+fn docs_snippets_verify(deliveries: &[(String, Vec<u8>)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let php = format!(
+        "<?php\n{}\n$body = file_get_contents($argv[1]);\n$header = file_get_contents($argv[2]);\necho bank_verify($body, $header, array_slice($argv, 3)) ? 'ok' : 'bad';\n",
+        doc_snippet("php", "$body = file_get_contents")
+    );
+    let py = format!(
+        "{}\nimport sys\nbody = open(sys.argv[1], 'rb').read()\nheader = open(sys.argv[2]).read()\nprint('ok' if bank_verify(body, header, sys.argv[3:]) else 'bad', end='')\n",
+        doc_snippet("python", "# In a Flask view")
+    );
+    let mut runners: Vec<(&str, std::path::PathBuf, std::path::PathBuf)> = Vec::new();
+    match which("php") {
+        Some(bin) => {
+            let f = dir.path().join("check.php");
+            std::fs::write(&f, php).unwrap();
+            runners.push(("PHP", bin, f));
+        }
+        None => bank_core::testing::skip_suite(
+            "PHP callback check (docs/CALLBACKS.md)",
+            "php not installed (apt-get install php-cli; bash .ci/run installs it)",
+        ),
+    }
+    match which("python3") {
+        Some(bin) => {
+            let f = dir.path().join("check.py");
+            std::fs::write(&f, py).unwrap();
+            runners.push(("Python", bin, f));
+        }
+        None => bank_core::testing::skip_suite(
+            "Python callback check (docs/CALLBACKS.md)",
+            "python3 not installed",
+        ),
+    }
+    for (i, (header, body)) in deliveries.iter().enumerate() {
+        let body_file = dir.path().join(format!("body{i}"));
+        let header_file = dir.path().join(format!("header{i}"));
+        std::fs::write(&body_file, body).unwrap();
+        std::fs::write(&header_file, header).unwrap();
+        let mut tampered = body.clone();
+        tampered[body.len() / 2] ^= 1;
+        let tampered_file = dir.path().join(format!("tampered{i}"));
+        std::fs::write(&tampered_file, tampered).unwrap();
+        for (lang, bin, script) in &runners {
+            let said = |body: &std::path::Path, secret: &str| {
+                let out = std::process::Command::new(bin)
+                    .arg(script)
+                    .arg(body)
+                    .arg(&header_file)
+                    .arg(secret)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{lang}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout).trim().to_string()
+            };
+            assert_eq!(said(&body_file, "old-secret"), "ok", "{lang}, delivery {i}");
+            assert_eq!(said(&body_file, "new-secret"), "ok", "{lang}, delivery {i}");
+            assert_eq!(said(&body_file, "another"), "bad", "{lang}: a wrong secret");
+            assert_eq!(
+                said(&tampered_file, "new-secret"),
+                "bad",
+                "{lang}: a tampered body"
+            );
+        }
+    }
 }
 
 #[test]

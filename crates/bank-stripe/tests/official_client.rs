@@ -43,11 +43,10 @@ fn run(py: &PathBuf, base: &str, args: &[&str]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_library_works_against_the_sandbox() {
     let Some(py) = python() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but no Python with `stripe` was found: this test must run"
+        bank_core::testing::skip_suite(
+            "official Stripe library",
+            "no Python with `stripe` (bash .ci/run creates .venv; or set BANK_TEST_PYTHON)",
         );
-        eprintln!("SKIPPED (official Stripe library): no Python with `stripe` (bash .ci/run creates .venv; or set BANK_TEST_PYTHON)");
         return;
     };
     let sandbox = Sandbox::spawn(SandboxConfig::default()).expect("sandbox");
