@@ -41,9 +41,9 @@ fn main() -> ExitCode {
                 "run",
                 "--quiet",
                 "-p",
-                "bank-conformance",
+                "bank-e2e",
                 "--bin",
-                "bank-conformance",
+                "conformance",
                 "--",
             ]);
             c.args(&args[1..]);
@@ -84,14 +84,7 @@ fn test(rest: &[String]) -> ExitCode {
     t.env("BANK_SKIPPED_DIR", &skipped);
     let tests = run(t);
     let mut c = cargo();
-    c.args([
-        "run",
-        "--quiet",
-        "-p",
-        "bank-conformance",
-        "--bin",
-        "bank-conformance",
-    ]);
+    c.args(["run", "--quiet", "-p", "bank-e2e", "--bin", "conformance"]);
     let matrix = run(c);
     let mut lines: Vec<String> = std::fs::read_dir(&skipped)
         .into_iter()

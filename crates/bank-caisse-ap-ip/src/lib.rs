@@ -41,6 +41,8 @@ pub mod acquirer;
 pub mod cli;
 pub mod client;
 pub mod codec;
+#[cfg(feature = "conformance")]
+mod conformance;
 #[cfg(feature = "sandbox")]
 pub mod emulator;
 mod error;

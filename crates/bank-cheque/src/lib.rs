@@ -122,3 +122,21 @@ impl Acquirer for Cheque {
         Ok(own_form::manual_refund())
     }
 }
+
+/// How the conformance suite drives this provider: the payer posts our own signed form.
+#[cfg(feature = "conformance")]
+mod conformance {
+    use bank_conformance::{OwnFormDriver, PayerAction};
+
+    bank_conformance::inventory::submit! {
+        bank_conformance::DriverFactory {
+            provider: super::PROVIDER,
+            order: 2,
+            driver: || Box::new(OwnFormDriver::new(
+                super::PROVIDER,
+                vec![("payee", "Association des amis"), ("address", "1 rue de la Paix\n75000 Paris")],
+                vec![(PayerAction::Wait, "attente")],
+            )),
+        }
+    }
+}

@@ -5,11 +5,6 @@ use bank_core::{own_form, Notification, Transaction};
 
 use crate::harness::Harness;
 
-#[cfg(feature = "paybox")]
-pub mod paybox;
-#[cfg(feature = "stripe")]
-pub mod stripe;
-
 /// What a payer can do on a provider's page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PayerAction {
@@ -107,50 +102,18 @@ impl Driver for OwnFormDriver {
     }
 }
 
-/// The cheque driver.
-pub fn cheque() -> OwnFormDriver {
-    OwnFormDriver {
-        provider: "cheque",
-        options: vec![
-            ("payee", "Association des amis"),
-            ("address", "1 rue de la Paix\n75000 Paris"),
-        ],
-        choices: vec![(PayerAction::Wait, "attente")],
-    }
-}
-
-/// The bank transfer driver.
-pub fn virement() -> OwnFormDriver {
-    OwnFormDriver {
-        provider: "virement",
-        options: vec![
-            ("holder", "Association des amis"),
-            ("iban", "FR76 3000 6000 0112 3456 7890 189"),
-            ("bic", "BNPAFRPP"),
-        ],
-        choices: vec![(PayerAction::Wait, "attente")],
-    }
-}
-
-/// The zero-amount driver.
-pub fn gratuit() -> OwnFormDriver {
-    OwnFormDriver {
-        provider: "gratuit",
-        options: vec![],
-        choices: vec![(PayerAction::Pay, "ok")],
-    }
-}
-
-/// The simulation driver.
-pub fn simu() -> OwnFormDriver {
-    OwnFormDriver {
-        provider: "simu",
-        options: vec![],
-        choices: vec![
-            (PayerAction::Pay, "ok"),
-            (PayerAction::Refuse, "echec"),
-            (PayerAction::Abandon, "abandon"),
-            (PayerAction::Wait, "attente"),
-        ],
+impl OwnFormDriver {
+    /// A driver for `provider` with its test `options` and, for each payer action, the
+    /// choice its form posts.
+    pub fn new(
+        provider: &'static str,
+        options: Vec<(&'static str, &'static str)>,
+        choices: Vec<(PayerAction, &'static str)>,
+    ) -> Self {
+        OwnFormDriver {
+            provider,
+            options,
+            choices,
+        }
     }
 }

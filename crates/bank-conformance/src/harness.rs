@@ -53,11 +53,9 @@ impl Harness {
         let config =
             Config::parse(&text, "<conformance>", &ProcessEnv).map_err(|e| e.to_string())?;
         let registry =
-            bank::Registry::from_config(&config, &ProcessEnv).map_err(|e| e.to_string())?;
+            bank_core::Registry::from_config(&config, &ProcessEnv).map_err(|e| e.to_string())?;
         let url = format!("sqlite://{}", dir.path().join("bank.db").display());
-        let store = bank::store_backends::open(&url)
-            .await
-            .map_err(|e| e.to_string())?;
+        let store = bank_store::open(&url).await.map_err(|e| e.to_string())?;
         let hooks = Arc::new(RecordingHooks::new());
         let engine = Engine::open(
             store,

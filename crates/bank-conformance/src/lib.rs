@@ -6,8 +6,10 @@
 //! [`bank_core::Capabilities`] call for, against a real engine and store. A scenario that
 //! does not apply is reported as such, never as passed.
 //!
-//! Run it with `cargo xtask conformance` (a matrix, provider by scenario), or per provider
-//! as ordinary tests with [`conformance_tests!`].
+//! A provider brings its driver in its own crate, behind its `conformance` feature, and
+//! registers it ([`DriverFactory`], [`TerminalDriverFactory`]); the matrix and the tests
+//! iterate over what is linked. Run it with `cargo xtask conformance` (a matrix, provider
+//! by scenario), or per provider as ordinary tests with [`conformance_tests!`].
 
 #![forbid(unsafe_code)]
 
@@ -20,24 +22,41 @@ pub use drivers::{Driver, OwnFormDriver, PayerAction};
 pub use harness::Harness;
 pub use scenarios::{run, Scenario, Verdict, SCENARIOS};
 pub use terminal::{
-    run_terminal, terminal_drivers, terminal_scenarios, TerminalDriver, TerminalScenario,
+    run_terminal, terminal_drivers, terminal_scenarios, TerminalAmounts, TerminalDriver,
+    TerminalDriverFactory, TerminalScenario,
 };
 
-/// Every driver compiled in, one per provider.
-pub fn all_drivers() -> Vec<Box<dyn Driver>> {
-    #[allow(unused_mut)]
-    let mut drivers: Vec<Box<dyn Driver>> = vec![
-        Box::new(drivers::cheque()),
-        Box::new(drivers::virement()),
-        Box::new(drivers::gratuit()),
-        Box::new(drivers::simu()),
-    ];
-    #[cfg(feature = "stripe")]
-    drivers.push(Box::new(drivers::stripe::driver()));
-    #[cfg(feature = "paybox")]
-    drivers.push(Box::new(drivers::paybox::driver()));
-    drivers
+/// What a provider submits to `inventory` (behind its `conformance` feature): how the
+/// suite drives it. A provider brings its driver with its crate, like its sandbox.
+#[derive(Debug)]
+pub struct DriverFactory {
+    /// Provider name.
+    pub provider: &'static str,
+    /// Column of the matrix (offline means first, then hosted providers).
+    pub order: i32,
+    /// Its driver.
+    pub driver: fn() -> Box<dyn Driver>,
 }
+
+inventory::collect!(DriverFactory);
+
+/// Every driver linked in, one per provider, in matrix order.
+pub fn all_drivers() -> Vec<Box<dyn Driver>> {
+    let mut v: Vec<_> = inventory::iter::<DriverFactory>.into_iter().collect();
+    v.sort_by_key(|f| (f.order, f.provider));
+    v.into_iter().map(|f| (f.driver)()).collect()
+}
+
+/// The driver of `provider`, if linked in.
+pub fn driver(provider: &str) -> Option<Box<dyn Driver>> {
+    inventory::iter::<DriverFactory>
+        .into_iter()
+        .find(|f| f.provider == provider)
+        .map(|f| (f.driver)())
+}
+
+/// Re-exported for providers registering a driver with the same `inventory` version.
+pub use inventory;
 
 /// Generates one `#[tokio::test]` per scenario for a driver (ripgrep's `rgtest!` idea:
 /// the same bodies, once per backend).

@@ -51,53 +51,24 @@ pub struct TerminalAmounts {
     pub silent: i64,
 }
 
-/// The caisse-ap-ip driver, against its emulator.
-#[derive(Debug, Clone, Copy)]
-pub struct CaisseApIp;
-
-#[async_trait]
-impl TerminalDriver for CaisseApIp {
-    fn provider(&self) -> &'static str {
-        bank::caisse_ap_ip::PROVIDER
-    }
-    async fn start(&self) -> Result<Box<dyn bank_core::Sandbox>, String> {
-        let config = bank::caisse_ap_ip::emulator::EmulatorConfig {
-            delay: std::time::Duration::from_millis(20),
-            ..Default::default()
-        };
-        let e = bank::caisse_ap_ip::emulator::start(config)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(Box::new(e))
-    }
-    fn card_options(&self, port: u16) -> Vec<(&'static str, String)> {
-        vec![
-            ("host", "127.0.0.1".into()),
-            ("port", port.to_string()),
-            ("deadline_seconds", "1".into()),
-        ]
-    }
-    fn cheque_options(&self, port: u16) -> Option<Vec<(&'static str, String)>> {
-        let mut o = self.card_options(port);
-        o.push(("mode", "cheque".into()));
-        Some(o)
-    }
-    fn amounts(&self) -> TerminalAmounts {
-        TerminalAmounts {
-            approved: 1250,
-            declined: 1251,
-            cancelled: 1252,
-            silent: 1299,
-        }
-    }
-    fn approved_word(&self, reference: &str) -> serde_json::Value {
-        serde_json::json!({ "reference": reference, "word": "approved", "authorisation": "A1B2C3" })
-    }
+/// What a terminal provider submits to `inventory` (behind its `conformance` feature).
+#[derive(Debug)]
+pub struct TerminalDriverFactory {
+    /// Provider name.
+    pub provider: &'static str,
+    /// Its driver.
+    pub driver: fn() -> Box<dyn TerminalDriver>,
 }
 
-/// Every terminal driver compiled in.
+inventory::collect!(TerminalDriverFactory);
+
+/// Every terminal driver linked in, by provider name.
 pub fn terminal_drivers() -> Vec<Box<dyn TerminalDriver>> {
-    vec![Box::new(CaisseApIp)]
+    let mut v: Vec<_> = inventory::iter::<TerminalDriverFactory>
+        .into_iter()
+        .collect();
+    v.sort_by_key(|f| f.provider);
+    v.into_iter().map(|f| (f.driver)()).collect()
 }
 
 type Fut<'a> = Pin<Box<dyn Future<Output = Result<Verdict, String>> + Send + 'a>>;
@@ -170,8 +141,8 @@ impl TerminalHarness {
         let config =
             Config::parse(&text, "<conformance>", &ProcessEnv).map_err(|e| e.to_string())?;
         let registry =
-            bank::Registry::from_config(&config, &ProcessEnv).map_err(|e| e.to_string())?;
-        let store = bank::store_backends::open(&config.store_url)
+            bank_core::Registry::from_config(&config, &ProcessEnv).map_err(|e| e.to_string())?;
+        let store = bank_store::open(&config.store_url)
             .await
             .map_err(|e| e.to_string())?;
         let hooks = Arc::new(RecordingHooks::new());
@@ -186,7 +157,7 @@ impl TerminalHarness {
             .await
             .map_err(|e| e.to_string())?,
         );
-        let port = bank::channel::terminal_ports(&engine, &config, &ProcessEnv)
+        let port = bank_core::channel::terminal_ports(&engine, &config, &ProcessEnv)
             .map_err(|e| e.to_string())?
             .ok_or("no terminal port registered for this provider")?;
         Ok(TerminalHarness {

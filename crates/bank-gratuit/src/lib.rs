@@ -108,3 +108,21 @@ impl Acquirer for Gratuit {
         Ok(v)
     }
 }
+
+/// How the conformance suite drives this provider: the payer posts our own signed form.
+#[cfg(feature = "conformance")]
+mod conformance {
+    use bank_conformance::{OwnFormDriver, PayerAction};
+
+    bank_conformance::inventory::submit! {
+        bank_conformance::DriverFactory {
+            provider: super::PROVIDER,
+            order: 4,
+            driver: || Box::new(OwnFormDriver::new(
+                super::PROVIDER,
+                vec![],
+                vec![(PayerAction::Pay, "ok")],
+            )),
+        }
+    }
+}

@@ -38,6 +38,8 @@
 
 pub mod acquirer;
 pub mod codes;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod countries;
 pub mod direct;
 mod error;

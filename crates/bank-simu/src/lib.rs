@@ -130,3 +130,21 @@ impl Acquirer for Simu {
         })
     }
 }
+
+/// How the conformance suite drives this provider: the payer posts our own signed form.
+#[cfg(feature = "conformance")]
+mod conformance {
+    use bank_conformance::{OwnFormDriver, PayerAction};
+
+    bank_conformance::inventory::submit! {
+        bank_conformance::DriverFactory {
+            provider: super::PROVIDER,
+            order: 1,
+            driver: || Box::new(OwnFormDriver::new(
+                super::PROVIDER,
+                vec![],
+                vec![(PayerAction::Pay, "ok"), (PayerAction::Refuse, "echec"), (PayerAction::Abandon, "abandon"), (PayerAction::Wait, "attente")],
+            )),
+        }
+    }
+}

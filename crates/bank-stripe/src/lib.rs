@@ -36,6 +36,8 @@ pub mod acquirer;
 pub mod amount;
 pub mod checkout;
 pub mod client;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 pub mod event;
 pub mod form;

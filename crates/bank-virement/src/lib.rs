@@ -206,3 +206,21 @@ mod tests {
         );
     }
 }
+
+/// How the conformance suite drives this provider: the payer posts our own signed form.
+#[cfg(feature = "conformance")]
+mod conformance {
+    use bank_conformance::{OwnFormDriver, PayerAction};
+
+    bank_conformance::inventory::submit! {
+        bank_conformance::DriverFactory {
+            provider: super::PROVIDER,
+            order: 3,
+            driver: || Box::new(OwnFormDriver::new(
+                super::PROVIDER,
+                vec![("holder", "Association des amis"), ("iban", "FR76 3000 6000 0112 3456 7890 189"), ("bic", "BNPAFRPP")],
+                vec![(PayerAction::Wait, "attente")],
+            )),
+        }
+    }
+}

@@ -13,12 +13,11 @@
 
 use std::sync::Mutex;
 
+use crate::sandbox::{Sandbox, SandboxConfig, SandboxHandle, CARD_ACCEPTED, CARD_REFUSED};
 use async_trait::async_trait;
-use bank::paybox::sandbox::{Sandbox, SandboxConfig, SandboxHandle, CARD_ACCEPTED, CARD_REFUSED};
 use bank_core::{Channel, HttpMethod, Notification, PaymentRequest, Transaction};
 
-use super::{Driver, PayerAction};
-use crate::harness::Harness;
+use bank_conformance::{Driver, Harness, PayerAction};
 
 /// The Paybox driver.
 #[derive(Debug, Default)]
@@ -131,5 +130,13 @@ impl Driver for PayboxDriver {
         let mut n = Notification::new(Channel::Server, HttpMethod::Get, h.engine.now());
         n.query = ipn.query;
         Ok(n)
+    }
+}
+
+bank_conformance::inventory::submit! {
+    bank_conformance::DriverFactory {
+        provider: crate::PROVIDER,
+        order: 7,
+        driver: || Box::new(driver()),
     }
 }

@@ -2,12 +2,12 @@
 //! ones: replayed and stale webhooks, secret rotation, another installation's events, and
 //! a development copy receiving production's events.
 
-bank_conformance::conformance_tests!(stripe, bank_conformance::drivers::stripe::driver());
+bank_conformance::conformance_tests!(stripe, bank_stripe::conformance::driver());
 
 mod specific {
-    use bank_conformance::drivers::stripe::{driver, sandbox, StripeDriver};
     use bank_conformance::{Harness, PayerAction};
     use bank_core::{Effect, HookName, Reference, Status};
+    use bank_stripe::conformance::{driver, sandbox, StripeDriver};
 
     const SANDBOX_SECRET: &str = "whsec_bank_sandbox_0123456789";
 
@@ -95,7 +95,7 @@ mod specific {
             ("whsec_someone_else", false),
         ] {
             let mut m = n.clone();
-            let header = bank::stripe::signature::header(&[secret], t, &m.body);
+            let header = bank_stripe::signature::header(&[secret], t, &m.body);
             m.headers.retain(|(k, _)| k != "stripe-signature");
             m.headers.push(("stripe-signature".into(), header));
             let r = h.notify(m).await.unwrap();

@@ -8,12 +8,11 @@
 
 use std::sync::OnceLock;
 
+use crate::sandbox::{PayOutcome, Sandbox, SandboxConfig, SandboxHandle};
 use async_trait::async_trait;
-use bank::stripe::sandbox::{PayOutcome, Sandbox, SandboxConfig, SandboxHandle};
 use bank_core::{Channel, HttpMethod, Notification, PaymentRequest, Transaction};
 
-use super::{Driver, PayerAction};
-use crate::harness::Harness;
+use bank_conformance::{Driver, Harness, PayerAction};
 
 static SANDBOX: OnceLock<SandboxHandle> = OnceLock::new();
 
@@ -23,7 +22,6 @@ static SANDBOX: OnceLock<SandboxHandle> = OnceLock::new();
 pub fn sandbox() -> &'static SandboxHandle {
     SANDBOX.get_or_init(|| {
         // Naming the crate keeps it linked, and with it its provider registration.
-        std::hint::black_box(bank::stripe::describe as fn() -> bank_core::ProviderDescription);
         Sandbox::start(SandboxConfig::default()).expect("the Stripe sandbox starts on 127.0.0.1")
     })
 }
@@ -122,7 +120,7 @@ impl StripeDriver {
     ) -> Result<Notification, String> {
         let sb = sandbox();
         let cs = cs.to_string();
-        let fail = |e: bank::stripe::sandbox::ApiError| e.message;
+        let fail = |e: crate::sandbox::ApiError| e.message;
         match action {
             PayerAction::Pay => match sb.pay(&cs, "4242 4242 4242 4242").map_err(fail)? {
                 PayOutcome::Paid { .. } => Self::signed(h, "checkout.session.completed", &cs),
@@ -214,5 +212,13 @@ impl Driver for StripeDriver {
             *b = if *b == b'}' { b' ' } else { b'}' };
         }
         t
+    }
+}
+
+bank_conformance::inventory::submit! {
+    bank_conformance::DriverFactory {
+        provider: crate::PROVIDER,
+        order: 6,
+        driver: || Box::new(driver()),
     }
 }

@@ -1,4 +1,4 @@
-//! `bank-conformance`: runs every scenario for every compiled provider and prints a matrix:
+//! `conformance`: runs every scenario for every provider linked in and prints a matrix:
 //! the notification scenarios for the providers notified by payers or servers, the terminal
 //! scenarios for counter terminals (each against its emulator). Exits 1 when any scenario
 //! fails. Used by `cargo xtask conformance`.
@@ -11,7 +11,10 @@ use bank_conformance::{
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
+    // The facade's listing links every enabled provider crate, and with it its driver.
+    let linked = bank::registry::factories().len();
     let drivers = all_drivers();
+    println!("{linked} providers linked");
     let terminals = terminal_drivers();
     let width = SCENARIOS
         .iter()

@@ -1,3 +1,0 @@
-//! The conformance scenarios for Paybox, against its local sandbox.
-
-bank_conformance::conformance_tests!(paybox, bank_conformance::drivers::paybox::driver());
