@@ -109,20 +109,19 @@ impl Acquirer for Scripted {
         // Long enough for a concurrent refund to arrive while this one is at the provider.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         if amount.minor() == 777 {
-            return Err(Error::Provider {
-                instance: "psp".into(),
-                code: None,
-                message: "timed out".into(),
-                retryable: true,
-            });
+            return Err(Error::provider(
+                "psp",
+                bank_core::ProviderFailure::OutcomeUnknown,
+                "timed out",
+            ));
         }
         if amount.minor() == 999 {
-            return Err(Error::Provider {
-                instance: "psp".into(),
-                code: Some("refused".into()),
-                message: "refund refused".into(),
-                retryable: false,
-            });
+            return Err(Error::provider(
+                "psp",
+                bank_core::ProviderFailure::Refused,
+                "refund refused",
+            )
+            .with_code("refused"));
         }
         Ok(bank_core::OperationResult {
             provider_reference: Some("re_1".into()),

@@ -20,6 +20,7 @@
 //! the server's own exchange can settle a payment. A refund is a refund exchange (`CD=1`)
 //! on the terminal, with the card presented again.
 
+use bank_core::ProviderFailure;
 use std::sync::Arc;
 
 use bank_core::{
@@ -215,12 +216,11 @@ impl Acquirer for CaisseApIp {
         _ctx: &PaymentContext,
     ) -> Result<PaymentRequest, Error> {
         if tx.amount.minor() > MAX_AMOUNT_MINOR {
-            return Err(Error::Provider {
-                instance: self.info.id.clone(),
-                code: None,
-                message: format!("{} is too large for a terminal", tx.amount),
-                retryable: false,
-            });
+            return Err(Error::provider(
+                self.info.id.clone(),
+                ProviderFailure::Refused,
+                format!("{} is too large for a terminal", tx.amount),
+            ));
         }
         Ok(PaymentRequest::Terminal {
             instance: self.info.id.clone(),
@@ -265,28 +265,31 @@ impl Acquirer for CaisseApIp {
                     manual: false,
                 })
             }
-            ExchangeOutcome::Declined(d) => Err(Error::Provider {
-                instance: id.clone(),
-                code: d.code,
-                message: format!("the terminal declined the refund: {}", d.reason),
-                retryable: false,
-            }),
-            ExchangeOutcome::Unreachable { reason } => Err(Error::Provider {
-                instance: id.clone(),
-                code: None,
-                message: format!("terminal unreachable, nothing refunded: {reason}"),
-                retryable: false,
-            }),
+            ExchangeOutcome::Declined(d) => {
+                let mut e = Error::provider(
+                    id.clone(),
+                    ProviderFailure::Refused,
+                    format!("the terminal declined the refund: {}", d.reason),
+                );
+                if let Some(c) = d.code {
+                    e = e.with_code(c);
+                }
+                Err(e)
+            }
+            ExchangeOutcome::Unreachable { reason } => Err(Error::provider(
+                id.clone(),
+                ProviderFailure::Unavailable,
+                format!("terminal unreachable, nothing refunded: {reason}"),
+            )),
             ExchangeOutcome::Unknown(cause) => {
                 tracing::error!(instance = %id, reference = %tx.reference, %cause, exchange = %evidence, "terminal refund outcome unknown");
-                Err(Error::Provider {
-                    instance: id.clone(),
-                    code: None,
-                    message: format!(
+                Err(Error::provider(
+                    id.clone(),
+                    ProviderFailure::OutcomeUnknown,
+                    format!(
                         "refund outcome unknown ({cause}): ask the cashier what the terminal printed"
                     ),
-                    retryable: true,
-                })
+                ))
             }
         }
     }

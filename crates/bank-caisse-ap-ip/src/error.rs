@@ -186,17 +186,18 @@ impl From<bank_core::Error> for CaisseApError {
 impl CaisseApError {
     /// This error as a `bank_core` error, for the [`bank_core::Acquirer`] contract.
     ///
-    /// Every error of this crate means nothing was charged, so a provider error is marked
-    /// not retryable (a refund reservation is released).
+    /// Every error of this crate means nothing was sent to the terminal (a busy or
+    /// unreachable terminal, an amount it cannot take), so nothing happened
+    /// ([`bank_core::ProviderFailure::Unavailable`]; a refund reservation is released).
     pub fn into_core(self, instance: &str) -> bank_core::Error {
         match self {
             CaisseApError::Engine(e) => *e,
-            other => bank_core::Error::Provider {
-                instance: instance.to_string(),
-                code: None,
-                message: other.to_string(),
-                retryable: false,
-            },
+            other => bank_core::Error::provider(
+                instance,
+                bank_core::ProviderFailure::Unavailable,
+                other.to_string(),
+            )
+            .with_source(other),
         }
     }
 }

@@ -659,9 +659,10 @@ pub trait Acquirer: Send + Sync + fmt::Debug {
     /// the provider's idempotency key where there is one, so a retried request never
     /// refunds twice.
     ///
-    /// Return [`Error::Provider`] with `retryable: false` only when the provider certainly
-    /// did not refund (a refusal); any other error leaves the refund pending for staff to
-    /// reconcile, because the money may have left.
+    /// Return [`Error::Provider`] with [`crate::ProviderFailure::Refused`] or
+    /// [`crate::ProviderFailure::Unavailable`] only when the provider certainly did not
+    /// refund; [`crate::ProviderFailure::OutcomeUnknown`] (and any other error) leaves the
+    /// refund pending for staff to reconcile, because the money may have left.
     ///
     /// # Errors
     /// [`Error::Unsupported`] by default.

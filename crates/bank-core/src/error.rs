@@ -136,8 +136,9 @@ pub enum Error {
         /// The instance.
         instance: String,
     },
-    /// A provider call failed (network, API error).
-    #[error("provider error from {instance}: {message}")]
+    /// A provider call failed (network, API error); `failure` says what that means for
+    /// what happens next.
+    #[error("provider error from {instance} ({failure}): {message}")]
     Provider {
         /// The instance.
         instance: String,
@@ -145,8 +146,11 @@ pub enum Error {
         code: Option<String>,
         /// What went wrong.
         message: String,
-        /// True when retrying the same request may succeed.
-        retryable: bool,
+        /// Whether anything happened at the provider, and whether to try again.
+        failure: ProviderFailure,
+        /// The underlying error (HTTP client, parser), kept for the logs.
+        #[source]
+        source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
     },
     /// A host hook failed; the outbox retries it.
     #[error("hook {hook} failed: {reason}")]
@@ -179,7 +183,79 @@ pub enum Error {
     },
 }
 
+/// What a failed provider call means for the engine: one vocabulary for every provider,
+/// decided by the provider crate that knows its API, used by the engine (a refund
+/// reservation is released only when nothing happened) and the HTTP layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderFailure {
+    /// The provider answered and refused (declined, invalid request): nothing happened,
+    /// and the same request would be refused again.
+    Refused,
+    /// The provider did not act (unreachable before anything was sent, rate-limited,
+    /// maintenance): nothing happened; the same request may pass later.
+    Unavailable,
+    /// The request may have been acted on (a timeout or lost answer after sending, a
+    /// server error that may follow the action): find out at the provider before deciding.
+    OutcomeUnknown,
+}
+
+impl ProviderFailure {
+    /// True when the provider certainly did not act.
+    pub fn nothing_happened(self) -> bool {
+        self != ProviderFailure::OutcomeUnknown
+    }
+
+    /// True when the same request may succeed later.
+    pub fn may_pass_later(self) -> bool {
+        self != ProviderFailure::Refused
+    }
+}
+
+impl std::fmt::Display for ProviderFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProviderFailure::Refused => "refused",
+            ProviderFailure::Unavailable => "unavailable, nothing done",
+            ProviderFailure::OutcomeUnknown => "outcome unknown",
+        })
+    }
+}
+
 impl Error {
+    /// A provider failure, for acquirer implementations.
+    pub fn provider(
+        instance: impl Into<String>,
+        failure: ProviderFailure,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Provider {
+            instance: instance.into(),
+            code: None,
+            message: message.into(),
+            failure,
+            source: None,
+        }
+    }
+
+    /// The provider's own code, on a [`Error::Provider`].
+    #[must_use]
+    pub fn with_code(mut self, c: impl Into<String>) -> Self {
+        if let Error::Provider { code, .. } = &mut self {
+            *code = Some(c.into());
+        }
+        self
+    }
+
+    /// The underlying error, on a [`Error::Provider`].
+    #[must_use]
+    pub fn with_source(mut self, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        if let Error::Provider { source, .. } = &mut self {
+            *source = Some(std::sync::Arc::new(e));
+        }
+        self
+    }
+
     /// A hook failure, for host implementations.
     pub fn hook(hook: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Hook {

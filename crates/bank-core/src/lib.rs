@@ -49,7 +49,7 @@ pub use channel::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, EngineSettings, Installation, InstanceConfig, Options};
 pub use engine::{DeliveryReport, Effect, Engine, NotificationResult, PaymentChoice};
-pub use error::Error;
+pub use error::{Error, ProviderFailure};
 pub use hooks::{Echeance, HookCall, HookChain, HookName, Hooks, Interval, NoHooks, ReturnPage};
 pub use money::{Currency, Money};
 pub use registry::{ProviderFactory, Registry};

@@ -508,12 +508,12 @@ impl Paybox {
             }
             Err(e) => {
                 tracing::error!(instance = %id, reference = %a.reference, error = %e, "paid IPN not confirmed by Paybox Direct: not processed, Paybox will send it again");
-                Err(Error::Provider {
-                    instance: id.clone(),
-                    code: None,
-                    message: format!("paid IPN not confirmed by Paybox Direct: {e}"),
-                    retryable: true,
-                })
+                // Not processed: Paybox sends the IPN again.
+                Err(Error::provider(
+                    id.clone(),
+                    bank_core::ProviderFailure::Unavailable,
+                    format!("paid IPN not confirmed by Paybox Direct: {e}"),
+                ))
             }
         }
     }
@@ -809,12 +809,12 @@ impl Acquirer for Paybox {
                 // Paybox or the bank could not answer, or our request was wrong: nothing
                 // about the card. The instalment stays to be debited again.
                 tracing::warn!(instance = %id, instalment = %instalment.reference, code, message, "Paybox Direct Plus debit not done: to try again");
-                Err(Error::Provider {
-                    instance: id.clone(),
-                    code: Some(code.clone()),
-                    message: format!("instalment not debited, to try again ({code}): {message}"),
-                    retryable: true,
-                })
+                Err(Error::provider(
+                    id.clone(),
+                    bank_core::ProviderFailure::Unavailable,
+                    format!("instalment not debited, to try again ({code}): {message}"),
+                )
+                .with_code(code.clone()))
             }
             Err(e) => Err(e.into_core(id)),
         }

@@ -1,6 +1,8 @@
 //! The one error type of the crate, with structured fields, and its mapping into
 //! [`bank_core::Error`].
 
+use bank_core::ProviderFailure;
+
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -88,10 +90,11 @@ impl PayboxError {
     /// This error as a `bank_core` error for instance `instance`.
     ///
     /// A verification failure becomes [`bank_core::Error::Verification`] (stored for
-    /// review, answered 400). For Paybox Direct, only a definite refusal is
-    /// `retryable: false` (the engine releases a refund reservation): a refusal, or nothing
-    /// sent at all; an unknown outcome is `retryable: true` (the engine leaves the refund
-    /// pending for staff).
+    /// review, answered 400). For Paybox Direct: a definite refusal is
+    /// [`ProviderFailure::Refused`], an answer that says to try again or nothing sent at all
+    /// [`ProviderFailure::Unavailable`] (nothing happened: the engine releases a refund
+    /// reservation), an answer lost or unclear [`ProviderFailure::OutcomeUnknown`] (the
+    /// engine leaves the refund pending for staff).
     pub fn into_core(self, instance: &str) -> bank_core::Error {
         let instance = instance.to_string();
         match self {
@@ -107,29 +110,29 @@ impl PayboxError {
                 code,
                 message,
                 retryable,
-            } => bank_core::Error::Provider {
+            } => bank_core::Error::provider(
                 instance,
-                code: Some(code.clone()),
-                message: format!("Paybox Direct refused ({code}): {message}"),
-                retryable,
-            },
-            e @ PayboxError::OutcomeUnknown { .. } => bank_core::Error::Provider {
-                instance,
-                code: None,
-                message: e.to_string(),
-                retryable: true,
-            },
-            // Nothing was sent: certainly not processed, so a refund reservation is released.
+                if retryable {
+                    ProviderFailure::Unavailable
+                } else {
+                    ProviderFailure::Refused
+                },
+                format!("Paybox Direct refused ({code}): {message}"),
+            )
+            .with_code(code),
+            e @ PayboxError::OutcomeUnknown { .. } => {
+                bank_core::Error::provider(instance, ProviderFailure::OutcomeUnknown, e.to_string())
+            }
+            // Nothing was sent: Paybox did nothing.
             e @ (PayboxError::Unreachable { .. }
-            | PayboxError::Request { .. }
-            | PayboxError::MissingData { .. }
             | PayboxError::DirectUnavailable { .. }
-            | PayboxError::Sandbox { .. }) => bank_core::Error::Provider {
-                instance,
-                code: None,
-                message: e.to_string(),
-                retryable: false,
-            },
+            | PayboxError::Sandbox { .. }) => {
+                bank_core::Error::provider(instance, ProviderFailure::Unavailable, e.to_string())
+            }
+            // Our request could not be made: the same one never will.
+            e @ (PayboxError::Request { .. } | PayboxError::MissingData { .. }) => {
+                bank_core::Error::provider(instance, ProviderFailure::Refused, e.to_string())
+            }
         }
     }
 }

@@ -568,7 +568,7 @@ async fn direct_needs_a_key_and_the_engine() {
     assert!(matches!(
         e,
         bank_core::Error::Provider {
-            retryable: false,
+            failure: bank_core::ProviderFailure::Refused | bank_core::ProviderFailure::Unavailable,
             ..
         }
     ));
@@ -586,7 +586,7 @@ async fn direct_needs_a_key_and_the_engine() {
     assert!(matches!(
         e,
         bank_core::Error::Provider {
-            retryable: false,
+            failure: bank_core::ProviderFailure::Refused | bank_core::ProviderFailure::Unavailable,
             ..
         }
     ));

@@ -173,11 +173,9 @@ async fn pay_refund_partially_then_fully_through_direct() {
     let too_much = Money::from_minor(2001, Currency::EUR).unwrap();
     let e = s.acquirer().refund(&t, too_much, "k").await.unwrap_err();
     match e {
-        bank_core::Error::Provider {
-            code, retryable, ..
-        } => {
+        bank_core::Error::Provider { code, failure, .. } => {
             assert_eq!(code.as_deref(), Some("00011"));
-            assert!(!retryable);
+            assert_eq!(failure, bank_core::ProviderFailure::Refused);
         }
         other => panic!("{other:?}"),
     }
@@ -556,7 +554,9 @@ async fn a_paid_ipn_waits_while_direct_cannot_confirm_it() {
     n.query = visit.ipn.unwrap().query;
     // Not a verification failure: the server answers 5xx and Paybox sends it again.
     match s.engine.handle_notification("pbx", n).await {
-        Err(bank_core::Error::Provider { retryable, .. }) => assert!(retryable),
+        Err(bank_core::Error::Provider { failure, .. }) => {
+            assert_eq!(failure, bank_core::ProviderFailure::Unavailable)
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(s.reload(&tx).await.status, Status::Commande);
@@ -580,11 +580,9 @@ async fn a_temporary_failure_keeps_the_subscription() {
     let first = s.tx(1003, true).await;
     s.pay(&first, CARD_ACCEPTED).await;
     match s.engine.charge_instalment(&first.reference).await {
-        Err(bank_core::Error::Provider {
-            code, retryable, ..
-        }) => {
+        Err(bank_core::Error::Provider { code, failure, .. }) => {
             assert_eq!(code.as_deref(), Some("00003"));
-            assert!(retryable);
+            assert!(failure.may_pass_later());
         }
         other => panic!("{other:?}"),
     }

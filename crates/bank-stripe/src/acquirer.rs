@@ -407,11 +407,12 @@ impl Stripe {
     /// The object to refund for a transaction's authorisation, as the refund parameter
     /// naming it (`payment_intent` or `charge`).
     async fn payment_intent_of(&self, tx: &Transaction) -> Result<(&'static str, String), Error> {
-        let refusal = |message: String| Error::Provider {
-            instance: self.info.id.clone(),
-            code: None,
-            message,
-            retryable: false,
+        let refusal = |message: String| {
+            Error::provider(
+                self.info.id.clone(),
+                bank_core::ProviderFailure::Refused,
+                message,
+            )
         };
         let auth = tx
             .authorisation
@@ -483,15 +484,13 @@ impl Acquirer for Stripe {
             )
             .await
             .map_err(|e| self.err(e))?;
-        let url = session
-            .get("url")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::Provider {
-                instance: self.info.id.clone(),
-                code: None,
-                message: "the Checkout Session has no url".into(),
-                retryable: true,
-            })?;
+        let url = session.get("url").and_then(Value::as_str).ok_or_else(|| {
+            Error::provider(
+                self.info.id.clone(),
+                bank_core::ProviderFailure::OutcomeUnknown,
+                "the Checkout Session has no url",
+            )
+        })?;
         tracing::info!(instance = %self.info.id, reference = %tx.reference, session = ?session.get("id"), "Checkout Session ready");
         Ok(PaymentRequest::Redirect {
             url: url.to_string(),
@@ -593,15 +592,15 @@ impl Acquirer for Stripe {
             .map_err(|e| self.err(e))?;
         let status = refund.get("status").and_then(Value::as_str);
         if matches!(status, Some("failed" | "canceled")) {
-            return Err(Error::Provider {
-                instance: self.info.id.clone(),
-                code: refund
-                    .get("failure_reason")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                message: format!("Stripe refused the refund ({})", status.unwrap_or("")),
-                retryable: false,
-            });
+            let mut e = Error::provider(
+                self.info.id.clone(),
+                bank_core::ProviderFailure::Refused,
+                format!("Stripe refused the refund ({})", status.unwrap_or("")),
+            );
+            if let Some(reason) = refund.get("failure_reason").and_then(Value::as_str) {
+                e = e.with_code(reason);
+            }
+            return Err(e);
         }
         tracing::info!(instance = %self.info.id, reference = %tx.reference, refund = ?refund.get("id"), status = ?status, "refund sent");
         Ok(OperationResult {
@@ -611,15 +610,13 @@ impl Acquirer for Stripe {
     }
 
     async fn cancel_subscription(&self, first: &Transaction) -> Result<OperationResult, Error> {
-        let sub = first
-            .subscription_id
-            .clone()
-            .ok_or_else(|| Error::Provider {
-                instance: self.info.id.clone(),
-                code: None,
-                message: format!("{} has no Stripe subscription", first.reference),
-                retryable: false,
-            })?;
+        let sub = first.subscription_id.clone().ok_or_else(|| {
+            Error::provider(
+                self.info.id.clone(),
+                bank_core::ProviderFailure::Refused,
+                format!("{} has no Stripe subscription", first.reference),
+            )
+        })?;
         let done = self
             .client
             .delete(

@@ -1,5 +1,7 @@
 //! The one error type of the crate, with structured fields.
 
+use bank_core::ProviderFailure;
+
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -111,48 +113,48 @@ impl StripeError {
         matches!(self, StripeError::Api { status, .. } if (400..500).contains(status) && *status != 409)
     }
 
-    /// This error as a `bank_core` error of instance `instance`.
+    /// This error as a `bank_core` error of instance `instance`, keeping it as the source.
     ///
-    /// Verification failures become [`bank_core::Error::Verification`]; API refusals are
-    /// provider errors that are not retryable (nothing happened at Stripe); everything
-    /// else is retryable (the outcome is unknown).
+    /// Verification failures become [`bank_core::Error::Verification`]. Provider failures:
+    /// a refused or invalid request is [`ProviderFailure::Refused`]; a rate limit
+    /// (429) or a sandbox that cannot start [`ProviderFailure::Unavailable`] (nothing
+    /// happened); a server error, a lost answer or a deadline
+    /// [`ProviderFailure::OutcomeUnknown`] (Stripe may have acted: the idempotency key makes
+    /// a retry safe, and a refund stays pending until someone looks).
     pub fn into_core(self, instance: &str) -> bank_core::Error {
-        match self {
+        let failure = match &self {
             StripeError::MissingSignature
             | StripeError::BadHeader { .. }
             | StripeError::BadSignature
             | StripeError::Stale { .. }
             | StripeError::BadEvent { .. } => {
-                bank_core::Error::verification(instance, self.to_string())
+                return bank_core::Error::verification(instance, self.to_string())
             }
-            StripeError::Config { option, reason } => bank_core::Error::Config {
-                file: "<options>".into(),
-                key: format!("instance.{instance}.options.{option}"),
-                reason,
-            },
-            StripeError::Api { ref code, .. } => bank_core::Error::Provider {
-                instance: instance.to_string(),
-                code: code.clone(),
-                retryable: !self.is_refusal(),
-                message: self.to_string(),
-            },
-            StripeError::Amount { .. } | StripeError::Currency { .. } => {
-                bank_core::Error::Provider {
-                    instance: instance.to_string(),
-                    code: None,
-                    message: self.to_string(),
-                    retryable: false,
+            StripeError::Config { option, reason } => {
+                return bank_core::Error::Config {
+                    file: "<options>".into(),
+                    key: format!("instance.{instance}.options.{option}"),
+                    reason: reason.clone(),
                 }
             }
-            StripeError::Unknown { .. }
-            | StripeError::Deadline { .. }
-            | StripeError::Sandbox { .. } => bank_core::Error::Provider {
-                instance: instance.to_string(),
-                code: None,
-                message: self.to_string(),
-                retryable: true,
-            },
+            StripeError::Api { status: 429, .. } | StripeError::Sandbox { .. } => {
+                ProviderFailure::Unavailable
+            }
+            StripeError::Api { .. } if self.is_refusal() => ProviderFailure::Refused,
+            StripeError::Amount { .. } | StripeError::Currency { .. } => ProviderFailure::Refused,
+            StripeError::Api { .. }
+            | StripeError::Unknown { .. }
+            | StripeError::Deadline { .. } => ProviderFailure::OutcomeUnknown,
+        };
+        let code = match &self {
+            StripeError::Api { code, .. } => code.clone(),
+            _ => None,
+        };
+        let mut e = bank_core::Error::provider(instance, failure, self.to_string());
+        if let Some(c) = code {
+            e = e.with_code(c);
         }
+        e.with_source(self)
     }
 }
 

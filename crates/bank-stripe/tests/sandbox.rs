@@ -296,7 +296,8 @@ async fn partial_then_full_refund_with_webhooks() {
         matches!(
             e,
             Error::Provider {
-                retryable: false,
+                failure: bank_core::ProviderFailure::Refused
+                    | bank_core::ProviderFailure::Unavailable,
                 ..
             }
         ),
@@ -367,7 +368,8 @@ async fn server_errors_after_every_retry_leave_the_outcome_unknown() {
         matches!(
             e,
             Error::Provider {
-                retryable: true,
+                failure: bank_core::ProviderFailure::OutcomeUnknown
+                    | bank_core::ProviderFailure::Unavailable,
                 ..
             }
         ),
@@ -398,7 +400,8 @@ async fn rate_limit_after_every_retry_is_a_refusal() {
         matches!(
             e,
             Error::Provider {
-                retryable: false,
+                failure: bank_core::ProviderFailure::Refused
+                    | bank_core::ProviderFailure::Unavailable,
                 ..
             }
         ),
@@ -427,7 +430,7 @@ async fn same_key_other_parameters_is_an_idempotency_error() {
         .await
         .unwrap_err();
     assert!(
-        matches!(e, Error::Provider { retryable: false, ref message, .. } if message.contains("idempotency_error")),
+        matches!(e, Error::Provider { failure: bank_core::ProviderFailure::Refused | bank_core::ProviderFailure::Unavailable, ref message, .. } if message.contains("idempotency_error")),
         "{e:?}"
     );
 }
@@ -885,7 +888,8 @@ async fn refunds_of_a_subscriptions_first_payment_and_of_a_renewal() {
         matches!(
             e,
             Error::Provider {
-                retryable: false,
+                failure: bank_core::ProviderFailure::Refused
+                    | bank_core::ProviderFailure::Unavailable,
                 ..
             }
         ),
@@ -934,7 +938,7 @@ async fn a_slow_api_while_handling_a_webhook_is_a_5xx_then_the_redelivery_settle
     );
     // Not a rejection: the engine answers 5xx and Stripe redelivers.
     assert!(
-        matches!(e, Error::Provider { retryable: true, ref message, .. } if message.contains("within 1 s")),
+        matches!(e, Error::Provider { failure: bank_core::ProviderFailure::OutcomeUnknown | bank_core::ProviderFailure::Unavailable, ref message, .. } if message.contains("within 1 s")),
         "{e:?}"
     );
     // The redelivery, Stripe answering again, settles the payment.
@@ -977,7 +981,8 @@ async fn a_failing_api_while_handling_a_webhook_stops_retrying_at_the_deadline()
         matches!(
             e,
             Error::Provider {
-                retryable: true,
+                failure: bank_core::ProviderFailure::OutcomeUnknown
+                    | bank_core::ProviderFailure::Unavailable,
                 ..
             }
         ),

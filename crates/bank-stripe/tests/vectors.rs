@@ -244,7 +244,7 @@ fn error_json_maps_to_typed_errors() {
     assert!(e.is_refusal());
     let core = e.into_core("stripe-test");
     assert!(
-        matches!(core, bank_core::Error::Provider { retryable: false, code: Some(ref c), .. } if c == "parameter_missing")
+        matches!(core, bank_core::Error::Provider { failure: bank_core::ProviderFailure::Refused | bank_core::ProviderFailure::Unavailable, code: Some(ref c), .. } if c == "parameter_missing")
     );
     let e = bank_stripe::client::api_error(
         500,
@@ -256,7 +256,8 @@ fn error_json_maps_to_typed_errors() {
     assert!(matches!(
         e.into_core("x"),
         bank_core::Error::Provider {
-            retryable: true,
+            failure: bank_core::ProviderFailure::OutcomeUnknown
+                | bank_core::ProviderFailure::Unavailable,
             ..
         }
     ));

@@ -212,13 +212,12 @@ impl Engine {
                 confirm.staff_refund = Some(StaffRefund::Confirm(amount));
                 self.manual_commit(tx, confirm, "refund").await
             }
+            // Nothing happened at the provider (a refusal, or nothing sent): release.
             Err(
-                e @ (Error::Provider {
-                    retryable: false, ..
-                }
+                e @ (Error::Provider { .. }
                 | Error::Unsupported { .. }
                 | Error::AmountNotAllowed { .. }),
-            ) => {
+            ) if !matches!(&e, Error::Provider { failure, .. } if !failure.nothing_happened()) => {
                 tracing::warn!(reference = %tx.reference, %amount, error = %e, "refund refused by the provider: reservation released");
                 let mut release = reserve.clone();
                 release.staff_refund = Some(StaffRefund::Release(amount));

@@ -45,15 +45,14 @@ impl Engine {
             v.outcome,
             Outcome::InstalmentPaid | Outcome::InstalmentFailed
         ) {
-            return Err(Error::Provider {
+            return Err(Error::provider(
                 instance,
-                code: None,
-                message: format!(
+                crate::error::ProviderFailure::OutcomeUnknown,
+                format!(
                     "charge_instalment answered {:?}, not an instalment outcome",
                     v.outcome
                 ),
-                retryable: false,
-            });
+            ));
         }
         // The path finds the subscription by its first reference and settles `instalment`.
         v.reference = Some(first.reference.clone());
