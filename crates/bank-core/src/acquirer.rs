@@ -597,13 +597,22 @@ pub struct InstanceInfo {
     pub caption: String,
 }
 
-/// What the engine lends to acquirers that need more than their options: the store's
-/// counters (Paybox Direct numbers each question, unique per site and day) and the clock.
+/// Named counters, each value handed out once across every server sharing the store
+/// (Paybox Direct numbers each question, unique per site and day). All an acquirer may
+/// take from the store: it never sees transactions, so "acquirers never write
+/// transactions" holds by construction.
+#[async_trait]
+pub trait Counters: Send + Sync {
+    /// The next value (1, 2, …) of the counter `name`.
+    async fn next_counter(&self, name: &str) -> Result<i64, Error>;
+}
+
+/// What the engine lends to acquirers that need more than their options: counters and the
+/// clock.
 #[derive(Clone)]
 pub struct Services {
-    /// The transaction store (use [`crate::Store::next_counter`]; leave transactions to
-    /// the engine).
-    pub store: std::sync::Arc<dyn crate::store::Store>,
+    /// Named counters from the store (nothing else of it).
+    pub counters: std::sync::Arc<dyn Counters>,
     /// The engine's clock.
     pub clock: std::sync::Arc<dyn crate::clock::Clock>,
 }

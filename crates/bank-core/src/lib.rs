@@ -38,7 +38,7 @@ pub mod testing;
 pub mod transaction;
 
 pub use acquirer::{
-    Acquirer, Capabilities, Channel, Form, HttpMethod, InstanceInfo, InstanceUrls, Mode,
+    Acquirer, Capabilities, Channel, Counters, Form, HttpMethod, InstanceInfo, InstanceUrls, Mode,
     Notification, OperationResult, Outcome, ParamKind, Parameter, PaymentContext, PaymentRequest,
     ProviderDescription, RefundSupport, Reply, Services, Verified, VerifyContext,
 };

@@ -391,11 +391,13 @@ impl Paybox {
         loop {
             let now = services.clock.now();
             let counter = question_counter(&self.settings.site, now);
-            let numquestion = services.store.next_counter(&counter).await.map_err(|e| {
-                PayboxError::DirectUnavailable {
+            let numquestion = services
+                .counters
+                .next_counter(&counter)
+                .await
+                .map_err(|e| PayboxError::DirectUnavailable {
                     reason: format!("no question number: {e}"),
-                }
-            })?;
+                })?;
             if !(1..=MAX_NUMQUESTION).contains(&numquestion) {
                 return Err(PayboxError::DirectUnavailable {
                     reason: format!("question number {numquestion} out of Paybox's range"),

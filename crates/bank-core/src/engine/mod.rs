@@ -183,7 +183,7 @@ impl Engine {
 
     fn attach_services(&self) {
         let services = crate::acquirer::Services {
-            store: self.store.clone(),
+            counters: Arc::new(StoreCounters(self.store.clone())),
             clock: self.clock.clone(),
         };
         for acq in self.registry.all() {
@@ -429,6 +429,16 @@ impl Engine {
             Applied::Duplicate => Ok((Committed::Duplicate, None)),
             Applied::NotFound => Ok((Committed::NotFound, None)),
         }
+    }
+}
+
+/// The store's counters, and nothing else of it, for acquirers.
+struct StoreCounters(Arc<dyn Store>);
+
+#[async_trait::async_trait]
+impl crate::acquirer::Counters for StoreCounters {
+    async fn next_counter(&self, name: &str) -> Result<i64, Error> {
+        self.0.next_counter(name).await
     }
 }
 
