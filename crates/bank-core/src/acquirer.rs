@@ -338,6 +338,12 @@ pub struct Notification {
     pub body: Vec<u8>,
     /// When it was received.
     pub received_at: DateTime<Utc>,
+    /// The address it came from, as the HTTP layer determined it: the connection's peer,
+    /// or behind a proxy listed in `[server] trusted_proxies`, the address that proxy
+    /// forwarded. `None` when unknown (a stored notification replayed, `bank verify`).
+    /// Providers that check where notifications come from read it here, never from
+    /// headers a client could write.
+    pub peer: Option<std::net::IpAddr>,
 }
 
 impl fmt::Debug for Notification {
@@ -364,6 +370,7 @@ impl Notification {
             query: String::new(),
             body: Vec::new(),
             received_at,
+            peer: None,
         }
     }
 

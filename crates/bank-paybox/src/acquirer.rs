@@ -13,7 +13,6 @@
 //! cle = { env = "PAYBOX_CLE" }             # Paybox Direct: confirms paid IPNs, refunds
 //! ```
 
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -72,37 +71,6 @@ pub fn check_inquiry(answer: &DirectAnswer, amount_minor: i64) -> Result<(), Pay
             "Paybox Direct states an amount of {m:?} for this transaction, the IPN {amount_minor}"
         ))),
     }
-}
-
-/// The address an IPN came from according to the proxy in front of us: the last entry of
-/// `X-Forwarded-For` (the one our proxy appended) and `X-Real-IP`. Each one present is
-/// returned, so that a header the payer forged next to the proxy's is caught too.
-pub fn forwarded_sources(headers: &[(String, String)]) -> Result<Vec<IpAddr>, String> {
-    let parse = |v: &str| -> Result<IpAddr, String> {
-        let v = v.trim();
-        v.parse::<IpAddr>()
-            .or_else(|_| v.parse::<std::net::SocketAddr>().map(|s| s.ip()))
-            .map_err(|_| format!("{v:?} is not an address"))
-    };
-    let mut out = Vec::new();
-    let forwarded: Vec<&str> = headers
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case("x-forwarded-for"))
-        .flat_map(|(_, v)| v.split(','))
-        .collect();
-    if let Some(last) = forwarded.last() {
-        out.push(parse(last)?);
-    }
-    for (_, v) in headers
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case("x-real-ip"))
-    {
-        out.push(parse(v)?);
-    }
-    if out.is_empty() {
-        return Err("neither X-Forwarded-For nor X-Real-IP is set".into());
-    }
-    Ok(out)
 }
 
 /// The provider's self-description.
@@ -224,7 +192,7 @@ impl Paybox {
             tracing::warn!(instance = %info.id, "Paybox with `confirm_ipn = false`: a payment made on another merchant's Paybox account cannot be told apart from one on ours (all accounts share one signing key)");
         }
         if info.mode == Mode::Live && settings.cle.is_none() {
-            if settings.trust_forwarded_for {
+            if settings.check_ipn_source {
                 tracing::warn!(instance = %info.id, "Paybox without `cle`: a paid IPN is only checked against the source addresses in `ipn_sources`; set `cle` so that each one is confirmed through Paybox Direct");
             } else {
                 tracing::warn!(instance = %info.id, "Paybox without `cle`: a payment made on another merchant's Paybox account cannot be told apart from one on ours (all accounts share one signing key); set `cle` (see docs/providers/paybox.md)");
@@ -521,22 +489,21 @@ impl Paybox {
     }
 
     /// Without Paybox Direct, the next best proof: the IPN comes from one of Paybox's
-    /// addresses, as told by the proxy in front of us (only when `trust_forwarded_for`
-    /// says one sets the headers; the engine does not see the peer address).
+    /// addresses (`check_ipn_source`), as the server determined the sender
+    /// ([`Notification::peer`]: behind a proxy, `[server] trusted_proxies`). An unknown
+    /// sender is refused.
     fn check_source(&self, n: &Notification) -> Result<(), PayboxError> {
-        if self.has_direct() || !self.settings.trust_forwarded_for {
+        if self.has_direct() || !self.settings.check_ipn_source {
             return Ok(());
         }
-        let sources = forwarded_sources(&n.headers)
-            .map_err(|e| PayboxError::verification(format!("IPN source unknown: {e}")))?;
-        match sources
-            .iter()
-            .find(|ip| !self.settings.ipn_sources.contains(ip))
-        {
+        match n.peer {
+            None => Err(PayboxError::verification(
+                "IPN source unknown: the server could not tell where it came from",
+            )),
+            Some(ip) if self.settings.ipn_sources.contains(&ip) => Ok(()),
             Some(ip) => Err(PayboxError::verification(format!(
                 "IPN from {ip}, not one of Paybox's addresses (`ipn_sources`)"
             ))),
-            None => Ok(()),
         }
     }
 
@@ -892,35 +859,6 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn forwarded_sources_take_what_the_proxy_wrote() {
-        let h = |f: &[(&str, &str)]| -> Vec<(String, String)> {
-            f.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert_eq!(
-            forwarded_sources(&h(&[("x-forwarded-for", "1.1.1.1, 2.2.2.2 ")])).unwrap(),
-            [ip("2.2.2.2")]
-        );
-        assert_eq!(
-            forwarded_sources(&h(&[
-                ("x-forwarded-for", "1.1.1.1"),
-                ("x-forwarded-for", "3.3.3.3"),
-                ("x-real-ip", "4.4.4.4")
-            ]))
-            .unwrap(),
-            [ip("3.3.3.3"), ip("4.4.4.4")]
-        );
-        assert_eq!(
-            forwarded_sources(&h(&[("x-real-ip", "5.5.5.5:80")])).unwrap(),
-            [ip("5.5.5.5")]
-        );
-        assert!(forwarded_sources(&h(&[])).is_err());
-        assert!(forwarded_sources(&h(&[("x-forwarded-for", "1.1.1.1, junk")])).is_err());
     }
 
     #[test]

@@ -119,12 +119,12 @@ pub fn parameters() -> Vec<Parameter> {
         .default_value("true"),
         Parameter::text(
             "ipn_sources",
-            "Addresses allowed to send IPNs, comma-separated (default: Paybox's for the mode); checked only without `cle` and with `trust_forwarded_for`",
+            "Addresses allowed to send IPNs, comma-separated (default: Paybox's for the mode); checked only without `cle` and with `check_ipn_source`",
         )
         .optional(),
         Parameter::text(
-            "trust_forwarded_for",
-            "A proxy in front of bank sets X-Forwarded-For / X-Real-IP: check the IPN's source address against `ipn_sources`",
+            "check_ipn_source",
+            "Without `cle`: accept a paid IPN only from `ipn_sources`, the sender as the server saw it (behind a proxy, list it in [server] trusted_proxies)",
         )
         .kind(ParamKind::Bool)
         .default_value("false"),
@@ -242,7 +242,7 @@ pub struct Settings {
     /// Addresses allowed to send IPNs (checked without `cle`, behind a trusted proxy).
     pub ipn_sources: Vec<IpAddr>,
     /// A proxy sets `X-Forwarded-For` / `X-Real-IP`: the IPN's source can be checked.
-    pub trust_forwarded_for: bool,
+    pub check_ipn_source: bool,
 }
 
 impl fmt::Debug for Settings {
@@ -259,7 +259,7 @@ impl fmt::Debug for Settings {
             .field("authorisation_only", &self.authorisation_only)
             .field("subscriptions", &self.subscriptions)
             .field("ipn_sources", &self.ipn_sources)
-            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("check_ipn_source", &self.check_ipn_source)
             .field("confirm_ipn", &self.confirm_ipn)
             .finish_non_exhaustive()
     }
@@ -427,7 +427,7 @@ impl Settings {
                 Some(_) => flag("confirm_ipn")?,
             },
             ipn_sources,
-            trust_forwarded_for: flag("trust_forwarded_for")?,
+            check_ipn_source: flag("check_ipn_source")?,
         })
     }
 }
@@ -603,7 +603,7 @@ mod tests {
     fn ipn_sources_default_per_mode() {
         let l = Settings::from_options(Mode::Live, &opts(&[])).unwrap();
         assert_eq!(l.ipn_sources.len(), IPN_SOURCES_LIVE.len());
-        assert!(!l.trust_forwarded_for);
+        assert!(!l.check_ipn_source);
         let t = Settings::from_options(Mode::Test, &opts(&[])).unwrap();
         assert_eq!(
             t.ipn_sources,
@@ -616,7 +616,7 @@ mod tests {
             Mode::Live,
             &opts(&[
                 ("ipn_sources", "10.0.0.1, ::1"),
-                ("trust_forwarded_for", "true"),
+                ("check_ipn_source", "true"),
             ]),
         )
         .unwrap();
@@ -627,7 +627,7 @@ mod tests {
                 "::1".parse().unwrap()
             ]
         );
-        assert!(o.trust_forwarded_for);
+        assert!(o.check_ipn_source);
         for bad in ["10.0.0.300", " , "] {
             assert!(matches!(
                 Settings::from_options(Mode::Live, &opts(&[("ipn_sources", bad)])),

@@ -92,7 +92,9 @@ pub(crate) async fn login(
         field(&f, "password").unwrap_or_default(),
     );
     let known = state.settings.admins.iter().find(|a| a.name == user);
-    let ip = peer(&conn);
+    // Behind a trusted proxy, the client it forwarded: throttling the proxy would lock
+    // everyone out together.
+    let ip = crate::edge::client_address(peer(&conn), &headers, &state.settings.trusted_proxies);
     if let Err(wait) = state.throttle.admit(ip, user) {
         tracing::warn!(known = known.is_some(), ?ip, "admin sign-in throttled");
         return Err(ServerError::TooManyRequests(wait.as_secs().max(1)));

@@ -123,3 +123,76 @@ mod tests {
         assert!(check_json(&c1, "").is_err());
     }
 }
+
+/// The address a request came from: the connection's peer, or, when that peer is one of
+/// `trusted` proxies, the last address of `X-Forwarded-For` that is not one of them (each
+/// proxy appends the address it received from; anything further left was written by the
+/// client and is not believed). `None` when a trusted proxy's header is missing or
+/// unreadable.
+pub(crate) fn client_address(
+    peer: Option<std::net::IpAddr>,
+    headers: &axum::http::HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> Option<std::net::IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for hop in hops.iter().rev() {
+        let ip = hop
+            .parse::<std::net::IpAddr>()
+            .or_else(|_| hop.parse::<std::net::SocketAddr>().map(|s| s.ip()))
+            .ok()?;
+        if !trusted.contains(&ip) {
+            return Some(ip);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::client_address;
+    use axum::http::HeaderMap;
+
+    #[test]
+    fn forwarded_addresses_are_believed_from_trusted_proxies_only() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        let proxy = ip("10.0.0.1");
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "195.101.99.76, 203.0.113.9".parse().expect("h"),
+        );
+        // Straight from a client: its own header is ignored.
+        assert_eq!(
+            client_address(Some(ip("198.51.100.7")), &h, &[proxy]),
+            Some(ip("198.51.100.7"))
+        );
+        // Through the proxy: the last hop it appended, not what the client wrote before it.
+        assert_eq!(
+            client_address(Some(proxy), &h, &[proxy]),
+            Some(ip("203.0.113.9"))
+        );
+        let mut v6 = HeaderMap::new();
+        v6.insert("x-forwarded-for", "[2001:db8::1]:443".parse().expect("h"));
+        assert_eq!(
+            client_address(Some(proxy), &v6, &[proxy]),
+            Some(ip("2001:db8::1"))
+        );
+        assert_eq!(
+            client_address(Some(proxy), &HeaderMap::new(), &[proxy]),
+            None
+        );
+        let mut junk = HeaderMap::new();
+        junk.insert("x-forwarded-for", "junk".parse().expect("h"));
+        assert_eq!(client_address(Some(proxy), &junk, &[proxy]), None);
+    }
+}

@@ -1,9 +1,12 @@
 //! Per-instance endpoints: our own forms, browser returns, server notifications.
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use bank_core::{Channel, Effect, HttpMethod, Notification, NotificationResult};
 
 use crate::error::ServerError;
@@ -18,6 +21,7 @@ fn notification(
     query: Option<String>,
     body: Bytes,
     state: &AppState,
+    conn: &Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Notification {
     let mut n = Notification::new(
         channel,
@@ -38,6 +42,11 @@ fn notification(
         .collect();
     n.query = query.unwrap_or_default();
     n.body = body.to_vec();
+    n.peer = crate::edge::client_address(
+        crate::admin::peer(conn),
+        headers,
+        &state.settings.trusted_proxies,
+    );
     n
 }
 
@@ -71,12 +80,21 @@ async fn handle(
 pub(crate) async fn action(
     State(state): State<AppState>,
     Path(instance): Path<String>,
+    conn: Option<Extension<ConnectInfo<SocketAddr>>>,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, ServerError> {
-    let n = notification(Channel::Browser, &method, &headers, query, body, &state);
+    let n = notification(
+        Channel::Browser,
+        &method,
+        &headers,
+        query,
+        body,
+        &state,
+        &conn,
+    );
     let r = handle(&state, &instance, n).await?;
     after_browser(&state, r).await
 }
@@ -85,6 +103,7 @@ pub(crate) async fn action(
 pub(crate) async fn browser_return(
     State(state): State<AppState>,
     Path(instance): Path<String>,
+    conn: Option<Extension<ConnectInfo<SocketAddr>>>,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -93,7 +112,15 @@ pub(crate) async fn browser_return(
     let reference = url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
         .find(|(k, _)| k == "ref")
         .map(|(_, v)| v.into_owned());
-    let n = notification(Channel::Browser, &method, &headers, query, body, &state);
+    let n = notification(
+        Channel::Browser,
+        &method,
+        &headers,
+        query,
+        body,
+        &state,
+        &conn,
+    );
     let r = handle(&state, &instance, n).await?;
     if r.reference.is_none() {
         // The return carried nothing verifiable: show the page for the stored status.
@@ -128,12 +155,21 @@ async fn after_browser(state: &AppState, r: NotificationResult) -> Result<Respon
 pub(crate) async fn server_notification(
     State(state): State<AppState>,
     Path(instance): Path<String>,
+    conn: Option<Extension<ConnectInfo<SocketAddr>>>,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let n = notification(Channel::Server, &method, &headers, query, body, &state);
+    let n = notification(
+        Channel::Server,
+        &method,
+        &headers,
+        query,
+        body,
+        &state,
+        &conn,
+    );
     if state.engine.registry().get(&instance).is_none() {
         // A copy of another installation, or an instance removed from the configuration:
         // acknowledge so the provider stops; the engine keeps it within its budget.

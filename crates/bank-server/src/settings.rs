@@ -110,6 +110,9 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// On shutdown, requests in flight get this many seconds; then connections are closed.
     pub shutdown_grace_seconds: u64,
+    /// Reverse proxies in front of the service: a request from one of them comes from the
+    /// address it appended to `X-Forwarded-For`. Empty: the connection's peer.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl fmt::Debug for ServerSettings {
@@ -141,6 +144,7 @@ impl Default for ServerSettings {
             body_timeout_seconds: 10,
             max_connections: 512,
             shutdown_grace_seconds: 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -219,6 +223,17 @@ impl ServerSettings {
                     }
                     ("max_connections", toml::Value::Integer(n)) if (8..=100_000).contains(n) => {
                         s.max_connections = usize::try_from(*n).unwrap_or(512)
+                    }
+                    ("trusted_proxies", toml::Value::Array(a)) => {
+                        for (i, v) in a.iter().enumerate() {
+                            let ip = v
+                                .as_str()
+                                .and_then(|t| t.trim().parse::<std::net::IpAddr>().ok())
+                                .ok_or_else(|| {
+                                    err(&format!("{key}[{i}]"), "expected an IP address".into())
+                                })?;
+                            s.trusted_proxies.push(ip);
+                        }
                     }
                     ("shutdown_grace_seconds", toml::Value::Integer(n))
                         if (0..=600).contains(n) =>

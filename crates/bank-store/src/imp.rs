@@ -134,6 +134,8 @@ pub(crate) fn notification_from_parts(
         query,
         body,
         received_at: from_ms("received_ms", received_ms)?,
+        // Not stored: a replay says where it came from, not where the original did.
+        peer: None,
     })
 }
 
