@@ -160,3 +160,24 @@ fn the_code_map_names_paths_that_exist_and_every_crate() {
         "crates missing from the code map: {unnamed:?}"
     );
 }
+
+/// The binary reaches providers only through what is registered: it names none of them,
+/// so a new provider needs no change in `bank-cli`.
+#[test]
+fn the_cli_names_no_provider() {
+    let dir = root().join("crates/bank-cli/src");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for f in bank::registry::factories() {
+            let module = f.name.replace('-', "_");
+            for needle in [format!("\"{}\"", f.name), format!("bank::{module}")] {
+                if text.contains(&needle) {
+                    found.push(format!("{}: {needle}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "bank-cli names providers: {found:?}");
+}

@@ -83,6 +83,35 @@ fn say(hook: &str, c: &HookCall) {
 }
 
 /// Clicks the button `choice` of the payment page of `tx` for `instance`, as a browser would.
+/// Our own buttons in a payment request (a hosted provider's form goes elsewhere).
+fn own_forms(r: &PaymentRequest) -> Vec<bank::Form> {
+    match r {
+        PaymentRequest::Form(f) => vec![f.clone()],
+        PaymentRequest::Choices { forms } => forms.clone(),
+        PaymentRequest::Instructions {
+            confirm: Some(f), ..
+        } => vec![f.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// The choices of `instance`'s buttons for `tx`.
+async fn buttons(engine: &Engine, tx: &Transaction, instance: &str) -> anyhow::Result<Vec<String>> {
+    let choices = engine.payment_choices(&tx.reference).await?;
+    let Some(page) = choices.iter().find(|c| c.instance.id == instance) else {
+        return Ok(Vec::new());
+    };
+    Ok(own_forms(&page.request)
+        .iter()
+        .filter_map(|f| {
+            f.fields
+                .iter()
+                .find(|(k, _)| k == "choice")
+                .map(|(_, v)| v.clone())
+        })
+        .collect())
+}
+
 async fn click(
     engine: &Engine,
     tx: &Transaction,
@@ -94,22 +123,16 @@ async fn click(
         .iter()
         .find(|c| c.instance.id == instance)
         .with_context(|| format!("{instance} is not offered for {}", tx.reference))?;
-    let forms = match &page.request {
-        PaymentRequest::Form(f) => vec![f.clone()],
-        PaymentRequest::Choices { forms } => forms.clone(),
-        PaymentRequest::Instructions {
-            confirm: Some(f),
-            details,
-            heading,
-        } => {
-            println!("    page: {heading}");
-            for (k, v) in details {
-                println!("      {k}: {}", v.replace('\n', ", "));
-            }
-            vec![f.clone()]
+    if let PaymentRequest::Instructions {
+        details, heading, ..
+    } = &page.request
+    {
+        println!("    page: {heading}");
+        for (k, v) in details {
+            println!("      {k}: {}", v.replace('\n', ", "));
         }
-        other => anyhow::bail!("unexpected request {other:?}"),
-    };
+    }
+    let forms = own_forms(&page.request);
     let form = forms
         .iter()
         .find(|f| f.fields.iter().any(|(k, v)| k == "choice" && v == choice))
@@ -135,9 +158,6 @@ async fn new_tx(engine: &Engine, amount: &str, who: &str) -> anyhow::Result<Tran
     Ok(tx)
 }
 
-/// The providers the walk-through uses: they pay without a browser.
-const OFFLINE: [&str; 4] = ["simu", "cheque", "virement", "gratuit"];
-
 pub(crate) async fn run(data_dir: &Path) -> anyhow::Result<()> {
     crate::serve::create_private_dir(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
@@ -148,14 +168,15 @@ pub(crate) async fn run(data_dir: &Path) -> anyhow::Result<()> {
         "http://127.0.0.1:8080",
         &url,
     );
-    // The offline means this walk-through pays with, configured by their own sandboxes.
+    // Every registered provider whose sandbox needs no server (offline means and the
+    // simulation): they pay without a browser.
     for f in bank::channel::sandboxes() {
-        if OFFLINE.contains(&f.provider) {
-            let ctx = bank::channel::SandboxContext {
-                instance: f.instance.to_string(),
-                base_url: "http://127.0.0.1:8080".into(),
-            };
-            let sandbox = (f.start)(ctx).await?;
+        let ctx = bank::channel::SandboxContext {
+            instance: f.instance.to_string(),
+            base_url: "http://127.0.0.1:8080".into(),
+        };
+        let sandbox = (f.start)(ctx).await?;
+        if sandbox.hint().is_none() {
             text += &instance_toml(f.instance, f.provider, f.order, &sandbox.instance_options());
         }
     }
@@ -182,47 +203,67 @@ pub(crate) async fn run(data_dir: &Path) -> anyhow::Result<()> {
             .join(", ")
     );
 
-    let a = new_tx(&engine, "25,00", "alice@example.org").await?;
-    click(&engine, &a, "simu", "ok").await?;
-    let b = new_tx(&engine, "12.50", "bob@example.org").await?;
-    click(&engine, &b, "simu", "echec").await?;
-    click(&engine, &b, "simu", "ok").await?;
-    let c = new_tx(&engine, "40", "carla@example.org").await?;
-    click(&engine, &c, "cheque", "attente").await?;
-    engine
-        .mark_received(&c.reference, None, "treasurer", "cheque no. 1234567")
-        .await?;
-    println!("    staff: cheque received");
-    engine
-        .refund(
-            &c.reference,
-            Some(Money::parse("10", Currency::EUR)?),
-            "treasurer",
-        )
-        .await?;
-    println!("    staff: refunded 10.00 EUR");
-    let d = new_tx(&engine, "100.00", "dan@example.org").await?;
-    click(&engine, &d, "virement", "attente").await?;
-    engine
-        .mark_received(
-            &d.reference,
-            None,
-            "treasurer",
-            "transfer seen on the statement",
-        )
-        .await?;
-    println!("    staff: transfer received");
-    let e = new_tx(&engine, "0", "eve@example.org").await?;
-    click(&engine, &e, "gratuit", "ok").await?;
-    let f = new_tx(&engine, "8.00", "fred@example.org").await?;
-    click(&engine, &f, "simu", "abandon").await?;
+    // Each button of each instance, pressed on a transaction of its own.
+    let mut walked = Vec::new();
+    let instances: Vec<(String, bool)> = engine
+        .registry()
+        .all()
+        .map(|a| (a.info().id.clone(), a.capabilities().zero_amount_only))
+        .collect();
+    for (n, (instance, zero)) in instances.iter().enumerate() {
+        let amount = if *zero {
+            "0".to_string()
+        } else {
+            format!("{}.50", 10 + n)
+        };
+        let probe = new_tx(&engine, &amount, &format!("payer{n}@example.org")).await?;
+        for choice in buttons(&engine, &probe, instance).await? {
+            let tx = new_tx(&engine, &amount, &format!("payer{n}@example.org")).await?;
+            click(&engine, &tx, instance, &choice).await?;
+            walked.push(tx);
+        }
+        engine.abandon(&probe.reference, "demo").await?;
+    }
+    // Staff: what waits for a cheque or a transfer is received; a part of the first
+    // payment is refunded.
+    for tx in &walked {
+        let t = engine.transaction(&tx.reference).await?;
+        let offline = t
+            .mode
+            .as_deref()
+            .and_then(|m| engine.registry().get(m))
+            .is_some_and(|a| a.capabilities().offline);
+        if t.status == bank::Status::Attente && offline {
+            engine
+                .mark_received(&t.reference, None, "treasurer", "received")
+                .await?;
+            println!(
+                "    staff: {} received ({})",
+                t.reference,
+                t.mode.unwrap_or_default()
+            );
+        }
+    }
+    if let Some(paid) = walked.iter().find(|t| !t.amount.is_zero()) {
+        let t = engine.transaction(&paid.reference).await?;
+        if t.status == bank::Status::Ok {
+            engine
+                .refund(
+                    &t.reference,
+                    Some(Money::parse("10", Currency::EUR)?),
+                    "treasurer",
+                )
+                .await?;
+            println!("    staff: refunded 10.00 EUR of {}", t.reference);
+        }
+    }
 
     println!("\n  delivering hooks from the outbox:");
     let report = engine.deliver_pending().await?;
     println!("    {report:?}");
 
     println!("\n  statuses and histories:");
-    for tx in [&a, &b, &c, &d, &e, &f] {
+    for tx in &walked {
         let t = engine.transaction(&tx.reference).await?;
         println!(
             "\n  {}  {:<9} {:>12}  mode {:<8} refunded {}",

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bank::caisse_ap_ip as caisse;
+use bank::terminal_tools as tools;
 use clap::Subcommand;
 
 use crate::common::Failure;
@@ -65,21 +65,21 @@ pub(crate) async fn run(cmd: TerminalCommand) -> Result<(), Failure> {
             deadline_seconds,
             verbose,
         } => {
-            let mut args = caisse::cli::PayArgs::new(host, port, amount);
+            let mut args = tools::PayArgs::new(host, port, amount);
             args.currency = currency;
             args.cheque = cheque;
             args.refund = refund;
             args.deadline = Duration::from_secs(deadline_seconds);
             args.verbose = verbose;
-            caisse::cli::pay(&args, &mut out).await
+            tools::pay(&args, &mut out).await
         }
         TerminalCommand::Emulate {
             port,
             duration_seconds,
         } => {
-            let mut args = caisse::cli::EmulateArgs::new(port);
+            let mut args = tools::EmulateArgs::new(port);
             args.duration = duration_seconds.map(Duration::from_secs);
-            caisse::cli::emulate_until_ctrl_c(&args, &mut out).await
+            tools::emulate_until_ctrl_c(&args, &mut out).await
         }
     };
     if code == 0 {

@@ -149,6 +149,15 @@ pub async fn service(
 #[cfg(feature = "server")]
 pub use bank_server as server;
 
+/// The counter terminal from the command line (`bank terminal pay|emulate`), through the
+/// terminal provider this build links: a binary names no provider.
+#[cfg(feature = "caisse-ap-ip")]
+pub mod terminal_tools {
+    #[cfg(feature = "sandbox")]
+    pub use bank_caisse_ap_ip::cli::{emulate_until_ctrl_c, EmulateArgs};
+    pub use bank_caisse_ap_ip::cli::{pay, PayArgs};
+}
+
 /// Makes the linker keep every enabled provider crate, and with it its `inventory`
 /// registrations (factory, terminal, sandbox), even in a binary that names none of them.
 fn link_providers() {
