@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
         installation: "fuzz".into(),
         now,
         signer: FormSigner::new(secrecy::SecretString::from("fuzz-secret-0123456789")),
+        counters: None,
     };
     if let Ok(post) = own_form::verify(&n, &ctx, "simu") {
         // Only possible if the fuzzer forged an HMAC-SHA256: report it.

@@ -70,6 +70,7 @@ impl Acquirer for Scripted {
         first: &Transaction,
         instalment: &Transaction,
         key: &str,
+        _ctx: &bank_core::OperationContext,
     ) -> Result<Verified, Error> {
         assert_eq!(
             key, instalment.reference,
@@ -93,6 +94,7 @@ impl Acquirer for Scripted {
     async fn cancel_subscription(
         &self,
         _first: &Transaction,
+        _ctx: &bank_core::OperationContext,
     ) -> Result<bank_core::OperationResult, Error> {
         Ok(bank_core::OperationResult {
             provider_reference: Some("sub_deleted".into()),
@@ -104,6 +106,7 @@ impl Acquirer for Scripted {
         _tx: &Transaction,
         amount: Money,
         _key: &str,
+        _ctx: &bank_core::OperationContext,
     ) -> Result<bank_core::OperationResult, Error> {
         self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         // Long enough for a concurrent refund to arrive while this one is at the provider.

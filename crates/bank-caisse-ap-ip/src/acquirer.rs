@@ -241,6 +241,7 @@ impl Acquirer for CaisseApIp {
         tx: &Transaction,
         amount: Money,
         key: &str,
+        _ctx: &bank_core::OperationContext,
     ) -> Result<OperationResult, Error> {
         let id = &self.info.id;
         let request = Request::new(

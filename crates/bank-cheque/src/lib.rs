@@ -118,6 +118,7 @@ impl Acquirer for Cheque {
         _tx: &Transaction,
         _amount: bank_core::Money,
         _key: &str,
+        _ctx: &bank_core::OperationContext,
     ) -> Result<OperationResult, Error> {
         Ok(own_form::manual_refund())
     }

@@ -570,7 +570,7 @@ pub struct PaymentContext {
 }
 
 /// Everything an acquirer may need to verify a notification.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct VerifyContext {
     /// This installation's id.
     pub installation: String,
@@ -578,6 +578,19 @@ pub struct VerifyContext {
     pub now: DateTime<Utc>,
     /// Verifies our own forms.
     pub signer: FormSigner,
+    /// Named counters (a provider that asks its API to confirm a notification may number
+    /// its questions); `None` outside an engine (`bank verify`).
+    pub counters: Option<std::sync::Arc<dyn Counters>>,
+}
+
+impl fmt::Debug for VerifyContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyContext")
+            .field("installation", &self.installation)
+            .field("now", &self.now)
+            .field("counters", &self.counters.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a provider operation (refund, capture, cancel) returned.
@@ -614,19 +627,33 @@ pub trait Counters: Send + Sync {
     async fn next_counter(&self, name: &str) -> Result<i64, Error>;
 }
 
-/// What the engine lends to acquirers that need more than their options: counters and the
-/// clock.
+/// What every operation on a payment (refund, capture, cancel, instalment, cancelling a
+/// subscription) receives from the engine: the time, and counters.
 #[derive(Clone)]
-pub struct Services {
-    /// Named counters from the store (nothing else of it).
-    pub counters: std::sync::Arc<dyn Counters>,
-    /// The engine's clock.
-    pub clock: std::sync::Arc<dyn crate::clock::Clock>,
+pub struct OperationContext {
+    /// Now (injected: the engine's clock).
+    pub now: DateTime<Utc>,
+    /// Named counters from the store; `None` outside an engine (`bank request`, a test of
+    /// the acquirer alone): an operation that needs them says so.
+    pub counters: Option<std::sync::Arc<dyn Counters>>,
 }
 
-impl fmt::Debug for Services {
+impl OperationContext {
+    /// A context without counters, at `now`.
+    pub fn standalone(now: DateTime<Utc>) -> Self {
+        OperationContext {
+            now,
+            counters: None,
+        }
+    }
+}
+
+impl fmt::Debug for OperationContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Services").finish_non_exhaustive()
+        f.debug_struct("OperationContext")
+            .field("now", &self.now)
+            .field("counters", &self.counters.is_some())
+            .finish()
     }
 }
 
@@ -635,11 +662,6 @@ impl fmt::Debug for Services {
 pub trait Acquirer: Send + Sync + fmt::Debug {
     /// Who this instance is.
     fn info(&self) -> &InstanceInfo;
-
-    /// Receives the engine's services when the engine opens (and again when its clock is
-    /// replaced: keep the last). Acquirers built without an engine (`bank request`,
-    /// `bank verify`) never receive them and must say so if an operation needs them.
-    fn attach(&self, _services: &Services) {}
 
     /// What it can do.
     fn capabilities(&self) -> Capabilities;
@@ -687,6 +709,7 @@ pub trait Acquirer: Send + Sync + fmt::Debug {
         _tx: &Transaction,
         _amount: Money,
         _key: &str,
+        _ctx: &OperationContext,
     ) -> Result<OperationResult, Error> {
         Err(Error::Unsupported {
             instance: self.info().id.clone(),
@@ -698,7 +721,12 @@ pub trait Acquirer: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     /// [`Error::Unsupported`] by default.
-    async fn capture(&self, _tx: &Transaction, _amount: Money) -> Result<OperationResult, Error> {
+    async fn capture(
+        &self,
+        _tx: &Transaction,
+        _amount: Money,
+        _ctx: &OperationContext,
+    ) -> Result<OperationResult, Error> {
         Err(Error::Unsupported {
             instance: self.info().id.clone(),
             operation: "capture",
@@ -709,7 +737,11 @@ pub trait Acquirer: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     /// [`Error::Unsupported`] by default.
-    async fn cancel(&self, _tx: &Transaction) -> Result<OperationResult, Error> {
+    async fn cancel(
+        &self,
+        _tx: &Transaction,
+        _ctx: &OperationContext,
+    ) -> Result<OperationResult, Error> {
         Err(Error::Unsupported {
             instance: self.info().id.clone(),
             operation: "cancel",
@@ -732,6 +764,7 @@ pub trait Acquirer: Send + Sync + fmt::Debug {
         _first: &Transaction,
         _instalment: &Transaction,
         _key: &str,
+        _ctx: &OperationContext,
     ) -> Result<Verified, Error> {
         Err(Error::Unsupported {
             instance: self.info().id.clone(),
@@ -744,7 +777,11 @@ pub trait Acquirer: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     /// [`Error::Unsupported`] by default.
-    async fn cancel_subscription(&self, _first: &Transaction) -> Result<OperationResult, Error> {
+    async fn cancel_subscription(
+        &self,
+        _first: &Transaction,
+        _ctx: &OperationContext,
+    ) -> Result<OperationResult, Error> {
         Err(Error::Unsupported {
             instance: self.info().id.clone(),
             operation: "cancel_subscription",

@@ -39,8 +39,8 @@ pub mod transaction;
 
 pub use acquirer::{
     Acquirer, Capabilities, Channel, Counters, Form, HttpMethod, InstanceInfo, InstanceUrls, Mode,
-    Notification, OperationResult, Outcome, ParamKind, Parameter, PaymentContext, PaymentRequest,
-    ProviderDescription, RefundSupport, Reply, Services, Verified, VerifyContext,
+    Notification, OperationContext, OperationResult, Outcome, ParamKind, Parameter, PaymentContext,
+    PaymentRequest, ProviderDescription, RefundSupport, Reply, Verified, VerifyContext,
 };
 pub use channel::{
     Sandbox, SandboxContext, SandboxFactory, StaticSandbox, TerminalFactory, TerminalPort,

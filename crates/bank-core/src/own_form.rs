@@ -150,6 +150,7 @@ mod tests {
             installation: "shop".into(),
             now: chrono::Utc::now(),
             signer: FormSigner::new(SecretString::from("k")),
+            counters: None,
         }
     }
 

@@ -150,6 +150,7 @@ fn main() {
         installation: "shop".into(),
         now: chrono::Utc::now(),
         signer: FormSigner::new(secrecy::SecretString::from("x".repeat(32))),
+        counters: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

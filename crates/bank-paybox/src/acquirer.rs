@@ -13,13 +13,13 @@
 //! cle = { env = "PAYBOX_CLE" }             # Paybox Direct: confirms paid IPNs, refunds
 //! ```
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bank_core::{
     async_trait, Acquirer, Capabilities, Channel, Currency, Error, Form, HttpMethod, InstanceInfo,
-    Mode, Money, Notification, OperationResult, Options, Outcome, PaymentContext, PaymentRequest,
-    ProviderDescription, RefundSupport, Services, Transaction, Verified, VerifyContext,
+    Mode, Money, Notification, OperationContext, OperationResult, Options, Outcome, PaymentContext,
+    PaymentRequest, ProviderDescription, RefundSupport, Transaction, Verified, VerifyContext,
 };
 use serde_json::json;
 
@@ -99,7 +99,6 @@ pub struct Paybox {
     settings: Settings,
     direct: DirectClient,
     probe: reqwest::Client,
-    services: RwLock<Option<Services>>,
     host_choice: Mutex<Option<(Instant, usize)>>,
 }
 
@@ -211,7 +210,6 @@ impl Paybox {
             settings,
             direct,
             probe,
-            services: RwLock::new(None),
             host_choice: Mutex::new(None),
         })
     }
@@ -328,22 +326,13 @@ impl Paybox {
         }
     }
 
-    fn services(&self) -> Result<Services, PayboxError> {
-        self.services
-            .read()
-            .expect("lock")
-            .clone()
-            .ok_or_else(|| PayboxError::DirectUnavailable {
-                reason: "this instance runs without the engine's services (question numbers come from the store): use it through an Engine".into(),
-            })
-    }
-
     /// Builds a Direct question with a fresh `NUMQUESTION` and sends it. A question
     /// refused for its number (`00005`: already used today, e.g. after a database was
     /// restored) was not processed, so it is asked again with the next number, at most
     /// [`QUESTION_ATTEMPTS`] times in all.
     async fn question(
         &self,
+        ctx: &OperationContext,
         operation: Operation,
         fill: impl Fn(&mut DirectRequest),
     ) -> Result<DirectAnswer, PayboxError> {
@@ -354,18 +343,18 @@ impl Paybox {
             .ok_or_else(|| PayboxError::DirectUnavailable {
                 reason: "the `cle` option (Paybox Direct key) is not set".into(),
             })?;
-        let services = self.services()?;
+        let counters = ctx.counters.clone().ok_or_else(|| PayboxError::DirectUnavailable {
+            reason: "this instance runs without the engine's counters (question numbers come from the store): use it through an Engine".into(),
+        })?;
+        let now = ctx.now;
         let mut attempt = 1;
         loop {
-            let now = services.clock.now();
             let counter = question_counter(&self.settings.site, now);
-            let numquestion = services
-                .counters
-                .next_counter(&counter)
-                .await
-                .map_err(|e| PayboxError::DirectUnavailable {
+            let numquestion = counters.next_counter(&counter).await.map_err(|e| {
+                PayboxError::DirectUnavailable {
                     reason: format!("no question number: {e}"),
-                })?;
+                }
+            })?;
             if !(1..=MAX_NUMQUESTION).contains(&numquestion) {
                 return Err(PayboxError::DirectUnavailable {
                     reason: format!("question number {numquestion} out of Paybox's range"),
@@ -409,12 +398,13 @@ impl Paybox {
     /// Operation on the payment `tx` (capture, cancel, refund, inquiry).
     async fn on_payment(
         &self,
+        ctx: &OperationContext,
         operation: Operation,
         tx: &Transaction,
         amount: Option<Money>,
     ) -> Result<DirectAnswer, PayboxError> {
         let (numtrans, numappel) = paybox_numbers(tx)?;
-        self.question(operation, |r| {
+        self.question(ctx, operation, |r| {
             r.montant = amount.map(Money::minor);
             r.devise = amount.map(|a| a.currency().numeric());
             r.reference = Some(tx.reference.clone());
@@ -428,8 +418,12 @@ impl Paybox {
     ///
     /// # Errors
     /// As the other Direct operations.
-    pub async fn inquire(&self, tx: &Transaction) -> Result<DirectAnswer, Error> {
-        self.on_payment(Operation::Inquiry, tx, None)
+    pub async fn inquire(
+        &self,
+        tx: &Transaction,
+        ctx: &OperationContext,
+    ) -> Result<DirectAnswer, Error> {
+        self.on_payment(ctx, Operation::Inquiry, tx, None)
             .await
             .map_err(|e| e.into_core(&self.info.id))
     }
@@ -447,7 +441,12 @@ impl Paybox {
     /// [`Error::Verification`] when Paybox does not know the transaction on our contract
     /// or states another amount; a provider error (answered 5xx, so Paybox sends the IPN
     /// again) when Paybox Direct cannot answer.
-    async fn confirm_on_our_contract(&self, a: &Answer, amount: Money) -> Result<(), Error> {
+    async fn confirm_on_our_contract(
+        &self,
+        ctx: &OperationContext,
+        a: &Answer,
+        amount: Money,
+    ) -> Result<(), Error> {
         let id = &self.info.id;
         if a.numero_transaction.is_empty() || a.numero_appel.is_empty() {
             return Err(PayboxError::verification(
@@ -456,7 +455,7 @@ impl Paybox {
             .into_core(id));
         }
         let asked = self
-            .question(Operation::Inquiry, |r| {
+            .question(ctx, Operation::Inquiry, |r| {
                 r.montant = Some(amount.minor());
                 r.devise = Some(amount.currency().numeric());
                 r.reference = Some(a.reference.clone());
@@ -588,10 +587,6 @@ impl Acquirer for Paybox {
         &self.info
     }
 
-    fn attach(&self, services: &Services) {
-        *self.services.write().expect("lock") = Some(services.clone());
-    }
-
     fn capabilities(&self) -> Capabilities {
         let mut c = Capabilities::new();
         c.hosted_payment = true;
@@ -630,7 +625,7 @@ impl Acquirer for Paybox {
         }))
     }
 
-    async fn verify(&self, n: &Notification, _ctx: &VerifyContext) -> Result<Verified, Error> {
+    async fn verify(&self, n: &Notification, ctx: &VerifyContext) -> Result<Verified, Error> {
         let id = &self.info.id;
         let raw = raw_variables(n).map_err(|e| e.into_core(id))?;
         match n.channel {
@@ -645,12 +640,16 @@ impl Acquirer for Paybox {
                 if v.outcome == Outcome::Paid {
                     self.check_source(n).map_err(|e| e.into_core(id))?;
                     if self.has_direct() && self.settings.confirm_ipn {
-                        if self.services.read().expect("lock").is_some() {
-                            self.confirm_on_our_contract(&a, amount).await?;
+                        if let Some(counters) = &ctx.counters {
+                            let op = OperationContext {
+                                now: ctx.now,
+                                counters: Some(counters.clone()),
+                            };
+                            self.confirm_on_our_contract(&op, &a, amount).await?;
                         } else if let Some(d) = v.detail.as_object_mut() {
                             // Outside an engine (`bank verify` on a capture): the signature
                             // is checked; the inquiry needs the store's question numbers.
-                            // The engine always attaches them, so no settlement skips it.
+                            // The engine always passes them, so no settlement skips it.
                             d.insert(
                                 "confirmed_by_direct".into(),
                                 json!("not checked: no engine (offline verification)"),
@@ -681,12 +680,13 @@ impl Acquirer for Paybox {
         tx: &Transaction,
         amount: Money,
         key: &str,
+        ctx: &OperationContext,
     ) -> Result<OperationResult, Error> {
         // Paybox Direct has no idempotency key and a refund question is never sent twice
         // (see `direct`); the engine's key identifies it in the logs.
         tracing::info!(instance = %self.info.id, reference = %tx.reference, %amount, key, "Paybox refund");
         let a = self
-            .on_payment(Operation::Refund, tx, Some(amount))
+            .on_payment(ctx, Operation::Refund, tx, Some(amount))
             .await
             .map_err(|e| e.into_core(&self.info.id))?;
         Ok(OperationResult {
@@ -695,9 +695,14 @@ impl Acquirer for Paybox {
         })
     }
 
-    async fn capture(&self, tx: &Transaction, amount: Money) -> Result<OperationResult, Error> {
+    async fn capture(
+        &self,
+        tx: &Transaction,
+        amount: Money,
+        ctx: &OperationContext,
+    ) -> Result<OperationResult, Error> {
         let a = self
-            .on_payment(Operation::Capture, tx, Some(amount))
+            .on_payment(ctx, Operation::Capture, tx, Some(amount))
             .await
             .map_err(|e| e.into_core(&self.info.id))?;
         Ok(OperationResult {
@@ -706,9 +711,13 @@ impl Acquirer for Paybox {
         })
     }
 
-    async fn cancel(&self, tx: &Transaction) -> Result<OperationResult, Error> {
+    async fn cancel(
+        &self,
+        tx: &Transaction,
+        ctx: &OperationContext,
+    ) -> Result<OperationResult, Error> {
         let a = self
-            .on_payment(Operation::Cancel, tx, Some(tx.amount))
+            .on_payment(ctx, Operation::Cancel, tx, Some(tx.amount))
             .await
             .map_err(|e| e.into_core(&self.info.id))?;
         Ok(OperationResult {
@@ -722,6 +731,7 @@ impl Acquirer for Paybox {
         first: &Transaction,
         instalment: &Transaction,
         key: &str,
+        ctx: &OperationContext,
     ) -> Result<Verified, Error> {
         let id = &self.info.id;
         let sub = first
@@ -738,7 +748,7 @@ impl Acquirer for Paybox {
         tracing::info!(instance = %id, first = %first.reference, instalment = %instalment.reference, key, "Paybox Direct Plus debit");
         let amount = instalment.amount;
         let asked = self
-            .question(Operation::SubscriberDebit, |r| {
+            .question(ctx, Operation::SubscriberDebit, |r| {
                 r.montant = Some(amount.minor());
                 r.devise = Some(amount.currency().numeric());
                 r.reference = Some(instalment.reference.clone());
@@ -789,7 +799,11 @@ impl Acquirer for Paybox {
         }
     }
 
-    async fn cancel_subscription(&self, first: &Transaction) -> Result<OperationResult, Error> {
+    async fn cancel_subscription(
+        &self,
+        first: &Transaction,
+        ctx: &OperationContext,
+    ) -> Result<OperationResult, Error> {
         let id = &self.info.id;
         let sub = first
             .subscription_id
@@ -803,7 +817,7 @@ impl Acquirer for Paybox {
                 .into_core(id)
             })?;
         match self
-            .question(Operation::DeleteSubscriber, |r| {
+            .question(ctx, Operation::DeleteSubscriber, |r| {
                 r.refabonne = Some(sub.refabonne.clone());
             })
             .await

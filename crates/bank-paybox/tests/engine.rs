@@ -548,7 +548,12 @@ async fn direct_needs_a_key_and_the_engine() {
         bank_core::RefundSupport::None
     );
     let e = without_cle
-        .refund(&paid_tx(), amount, "k")
+        .refund(
+            &paid_tx(),
+            amount,
+            "k",
+            &bank_core::OperationContext::standalone(chrono::Utc::now()),
+        )
         .await
         .unwrap_err();
     assert!(e.to_string().contains("cle"), "{e}");
@@ -566,7 +571,12 @@ async fn direct_needs_a_key_and_the_engine() {
         bank_core::RefundSupport::Partial
     );
     let e = without_engine
-        .refund(&paid_tx(), amount, "k")
+        .refund(
+            &paid_tx(),
+            amount,
+            "k",
+            &bank_core::OperationContext::standalone(chrono::Utc::now()),
+        )
         .await
         .unwrap_err();
     assert!(e.to_string().contains("engine"), "{e}");
@@ -580,7 +590,14 @@ async fn direct_needs_a_key_and_the_engine() {
 
     let mut unpaid = paid_tx();
     unpaid.authorisation = None;
-    let e = without_engine.capture(&unpaid, amount).await.unwrap_err();
+    let e = without_engine
+        .capture(
+            &unpaid,
+            amount,
+            &bank_core::OperationContext::standalone(chrono::Utc::now()),
+        )
+        .await
+        .unwrap_err();
     assert!(
         e.to_string().contains("no Paybox transaction number"),
         "{e}"

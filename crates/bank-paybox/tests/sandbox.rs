@@ -171,7 +171,11 @@ async fn pay_refund_partially_then_fully_through_direct() {
     // The sandbox checks amounts: asking Paybox for more than is left is a definite
     // refusal, which releases nothing but changes nothing either.
     let too_much = Money::from_minor(2001, Currency::EUR).unwrap();
-    let e = s.acquirer().refund(&t, too_much, "k").await.unwrap_err();
+    let e = s
+        .acquirer()
+        .refund(&t, too_much, "k", &s.engine.operation_context())
+        .await
+        .unwrap_err();
     match e {
         bank_core::Error::Provider { code, failure, .. } => {
             assert_eq!(code.as_deref(), Some("00011"));
@@ -254,21 +258,41 @@ async fn authorise_then_capture_or_cancel() {
     assert_eq!(t.status, Status::Ok);
     // Nothing captured yet: nothing to refund at Paybox.
     let one = Money::from_minor(100, Currency::EUR).unwrap();
-    assert!(s.acquirer().refund(&t, one, "k").await.is_err());
-    let captured = s.acquirer().capture(&t, t.amount).await.unwrap();
+    assert!(s
+        .acquirer()
+        .refund(&t, one, "k", &s.engine.operation_context())
+        .await
+        .is_err());
+    let captured = s
+        .acquirer()
+        .capture(&t, t.amount, &s.engine.operation_context())
+        .await
+        .unwrap();
     assert!(captured.provider_reference.is_some());
     assert!(
-        s.acquirer().capture(&t, t.amount).await.is_err(),
+        s.acquirer()
+            .capture(&t, t.amount, &s.engine.operation_context())
+            .await
+            .is_err(),
         "captured once"
     );
-    s.acquirer().refund(&t, one, "k").await.unwrap();
+    s.acquirer()
+        .refund(&t, one, "k", &s.engine.operation_context())
+        .await
+        .unwrap();
 
     let tx = s.tx(2000, false).await;
     s.pay(&tx, CARD_ACCEPTED).await;
     let t = s.reload(&tx).await;
-    s.acquirer().cancel(&t).await.unwrap();
+    s.acquirer()
+        .cancel(&t, &s.engine.operation_context())
+        .await
+        .unwrap();
     assert!(
-        s.acquirer().capture(&t, t.amount).await.is_err(),
+        s.acquirer()
+            .capture(&t, t.amount, &s.engine.operation_context())
+            .await
+            .is_err(),
         "cancelled"
     );
 }
@@ -658,6 +682,7 @@ async fn offline_verification_says_the_inquiry_was_not_made() {
         installation: "shop".into(),
         now: s.engine.now(),
         signer: s.engine.signer().clone(),
+        counters: None,
     };
     let v = offline.verify(&n, &ctx).await.expect("signature checked");
     assert_eq!(v.outcome, bank_core::Outcome::Paid);

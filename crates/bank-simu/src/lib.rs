@@ -123,6 +123,7 @@ impl Acquirer for Simu {
         _tx: &Transaction,
         _amount: bank_core::Money,
         _key: &str,
+        _ctx: &bank_core::OperationContext,
     ) -> Result<OperationResult, Error> {
         Ok(OperationResult {
             provider_reference: Some("SIMU-REFUND".into()),

@@ -574,6 +574,7 @@ impl Acquirer for Stripe {
         tx: &Transaction,
         amount: Money,
         key: &str,
+        _ctx: &bank_core::OperationContext,
     ) -> Result<OperationResult, Error> {
         let (field, id) = self.payment_intent_of(tx).await?;
         let mut b = FormBody::new();
@@ -609,7 +610,11 @@ impl Acquirer for Stripe {
         })
     }
 
-    async fn cancel_subscription(&self, first: &Transaction) -> Result<OperationResult, Error> {
+    async fn cancel_subscription(
+        &self,
+        first: &Transaction,
+        _ctx: &bank_core::OperationContext,
+    ) -> Result<OperationResult, Error> {
         let sub = first.subscription_id.clone().ok_or_else(|| {
             Error::provider(
                 self.info.id.clone(),

@@ -283,7 +283,12 @@ async fn partial_then_full_refund_with_webhooks() {
     let pi = t.authorisation.clone().unwrap();
     let part = Money::from_minor(1000, t.amount.currency()).unwrap();
     let done = acq
-        .refund(&t, part, &format!("{}:refund:v2", t.reference))
+        .refund(
+            &t,
+            part,
+            &format!("{}:refund:v2", t.reference),
+            &bank_core::OperationContext::standalone(chrono::Utc::now()),
+        )
         .await
         .unwrap();
     assert!(done.provider_reference.unwrap().starts_with("re_"));
@@ -291,7 +296,15 @@ async fn partial_then_full_refund_with_webhooks() {
     assert_eq!(v.outcome, Outcome::Refunded { total: part });
     assert_eq!(v.reference.as_deref(), Some(t.reference.as_str()));
     // Too much: a refusal, not retryable (the engine releases the reservation).
-    let e = acq.refund(&t, t.amount, "k-too-much").await.unwrap_err();
+    let e = acq
+        .refund(
+            &t,
+            t.amount,
+            "k-too-much",
+            &bank_core::OperationContext::standalone(chrono::Utc::now()),
+        )
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             e,
@@ -333,7 +346,15 @@ async fn refund_retries_reuse_the_key_and_never_refund_twice() {
     let key = format!("{}:refund:v2", t.reference);
     let part = Money::from_minor(700, t.amount.currency()).unwrap();
     // Four attempts (1 + 3 retries): 503, 503, 500 after executing, then the saved answer.
-    let first = acq.refund(&t, part, &key).await.unwrap();
+    let first = acq
+        .refund(
+            &t,
+            part,
+            &key,
+            &bank_core::OperationContext::standalone(chrono::Utc::now()),
+        )
+        .await
+        .unwrap();
     let refunds: Vec<_> = sb
         .requests()
         .into_iter()
@@ -344,7 +365,15 @@ async fn refund_retries_reuse_the_key_and_never_refund_twice() {
         .iter()
         .all(|(_, _, k)| k.as_deref() == Some(key.as_str())));
     // The engine retrying the same refund later gets the same refund back.
-    let again = acq.refund(&t, part, &key).await.unwrap();
+    let again = acq
+        .refund(
+            &t,
+            part,
+            &key,
+            &bank_core::OperationContext::standalone(chrono::Utc::now()),
+        )
+        .await
+        .unwrap();
     assert_eq!(again.provider_reference, first.provider_reference);
     let charged = sb.events_about("charge.refunded", &pi);
     assert_eq!(charged.len(), 1, "refunded exactly once");
@@ -363,7 +392,15 @@ async fn server_errors_after_every_retry_leave_the_outcome_unknown() {
         remaining: 10,
         ..Default::default()
     });
-    let e = acq.refund(&t, t.amount, "k").await.unwrap_err();
+    let e = acq
+        .refund(
+            &t,
+            t.amount,
+            "k",
+            &bank_core::OperationContext::standalone(chrono::Utc::now()),
+        )
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             e,
@@ -395,7 +432,15 @@ async fn rate_limit_after_every_retry_is_a_refusal() {
         remaining: 10,
         ..Default::default()
     });
-    let e = acq.refund(&t, t.amount, "k").await.unwrap_err();
+    let e = acq
+        .refund(
+            &t,
+            t.amount,
+            "k",
+            &bank_core::OperationContext::standalone(chrono::Utc::now()),
+        )
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             e,
@@ -418,6 +463,7 @@ async fn same_key_other_parameters_is_an_idempotency_error() {
         &t,
         Money::from_minor(100, t.amount.currency()).unwrap(),
         "same",
+        &bank_core::OperationContext::standalone(chrono::Utc::now()),
     )
     .await
     .unwrap();
@@ -426,6 +472,7 @@ async fn same_key_other_parameters_is_an_idempotency_error() {
             &t,
             Money::from_minor(200, t.amount.currency()).unwrap(),
             "same",
+            &bank_core::OperationContext::standalone(chrono::Utc::now()),
         )
         .await
         .unwrap_err();
@@ -519,7 +566,14 @@ async fn subscription_first_payment_renewals_and_end() {
     assert_eq!(end.reference.as_deref(), Some(r.as_str()));
     // The first payment can be refunded through its invoice.
     t.authorisation = first.authorisation.clone();
-    acq.refund(&t, t.amount, "sub-refund").await.unwrap();
+    acq.refund(
+        &t,
+        t.amount,
+        "sub-refund",
+        &bank_core::OperationContext::standalone(chrono::Utc::now()),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -532,7 +586,13 @@ async fn cancel_subscription_through_the_api() {
     sb.pay(&cs, "4242424242424242").unwrap();
     let first = deliver(&sb, &acq, "checkout.session.completed", &cs).await;
     t.subscription_id = first.subscription_id.clone();
-    let done = acq.cancel_subscription(&t).await.unwrap();
+    let done = acq
+        .cancel_subscription(
+            &t,
+            &bank_core::OperationContext::standalone(chrono::Utc::now()),
+        )
+        .await
+        .unwrap();
     assert_eq!(done.provider_reference, t.subscription_id);
     let sub = t.subscription_id.unwrap();
     assert_eq!(sb.object(&sub).unwrap()["status"], "canceled");
@@ -829,12 +889,27 @@ async fn refunds_of_a_subscriptions_first_payment_and_of_a_renewal() {
     let first_pi = paid_by(&sb, &first_inv);
     // Part of the first payment, then the rest: each refund reaches its PaymentIntent.
     let part = Money::from_minor(400, t.amount.currency()).unwrap();
-    let done = acq.refund(&t, part, "sub-first-1").await.unwrap();
+    let done = acq
+        .refund(
+            &t,
+            part,
+            "sub-first-1",
+            &bank_core::OperationContext::standalone(chrono::Utc::now()),
+        )
+        .await
+        .unwrap();
     assert!(done.provider_reference.unwrap().starts_with("re_"));
     let v = deliver(&sb, &acq, "charge.refunded", &first_pi).await;
     assert_eq!(v.outcome, Outcome::Refunded { total: part });
     let rest = Money::from_minor(1100, t.amount.currency()).unwrap();
-    acq.refund(&t, rest, "sub-first-2").await.unwrap();
+    acq.refund(
+        &t,
+        rest,
+        "sub-first-2",
+        &bank_core::OperationContext::standalone(chrono::Utc::now()),
+    )
+    .await
+    .unwrap();
     let v = deliver(&sb, &acq, "charge.refunded", &first_pi).await;
     assert_eq!(v.outcome, Outcome::Refunded { total: t.amount });
     // The invoice was read each time (with its payments: without them the sandbox, like
@@ -854,7 +929,14 @@ async fn refunds_of_a_subscriptions_first_payment_and_of_a_renewal() {
     let mut r = tx(&reference(), 500);
     r.parent_reference = Some(t.reference.clone());
     r.authorisation = Some(renewal_inv.clone());
-    acq.refund(&r, r.amount, "renewal-1").await.unwrap();
+    acq.refund(
+        &r,
+        r.amount,
+        "renewal-1",
+        &bank_core::OperationContext::standalone(chrono::Utc::now()),
+    )
+    .await
+    .unwrap();
     let renewal_pi = paid_by(&sb, &renewal_inv);
     assert_ne!(renewal_pi, first_pi);
     let refunded = sb.events_about("charge.refunded", &renewal_pi);
@@ -870,7 +952,14 @@ async fn refunds_of_a_subscriptions_first_payment_and_of_a_renewal() {
         .unwrap()
         .to_string();
     s.authorisation = Some(cs);
-    acq.refund(&s, s.amount, "via-session").await.unwrap();
+    acq.refund(
+        &s,
+        s.amount,
+        "via-session",
+        &bank_core::OperationContext::standalone(chrono::Utc::now()),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         sb.events_about("charge.refunded", &paid_by(&sb, &inv))
             .len(),
@@ -883,7 +972,15 @@ async fn refunds_of_a_subscriptions_first_payment_and_of_a_renewal() {
     f.authorisation = failed.last().unwrap()["data"]["object"]["id"]
         .as_str()
         .map(str::to_string);
-    let e = acq.refund(&f, f.amount, "failed-1").await.unwrap_err();
+    let e = acq
+        .refund(
+            &f,
+            f.amount,
+            "failed-1",
+            &bank_core::OperationContext::standalone(chrono::Utc::now()),
+        )
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             e,

@@ -178,6 +178,7 @@ impl Acquirer for Virement {
         _tx: &Transaction,
         _amount: bank_core::Money,
         _key: &str,
+        _ctx: &bank_core::OperationContext,
     ) -> Result<OperationResult, Error> {
         Ok(own_form::manual_refund())
     }

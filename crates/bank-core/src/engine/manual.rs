@@ -202,7 +202,10 @@ impl Engine {
             tx.reference,
             after.as_ref().map_or(0, |t| t.version)
         );
-        match acq.refund(&tx, amount, &key).await {
+        match acq
+            .refund(&tx, amount, &key, &self.operation_context())
+            .await
+        {
             Ok(op) => {
                 tracing::info!(reference = %tx.reference, %amount, provider_reference = ?op.provider_reference, manual = op.manual, "refunded");
                 let detail = json!({ "amount_minor": amount.minor(), "provider_reference": op.provider_reference, "manual": op.manual, "key": key });

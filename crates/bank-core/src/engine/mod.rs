@@ -170,24 +170,31 @@ impl Engine {
             signer: FormSigner::new(installation.secret.clone()),
             wake: Arc::new(Notify::new()),
         };
-        engine.attach_services();
         Ok(engine)
     }
 
     /// Replaces the clock (tests).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
-        self.attach_services();
         self
     }
 
-    fn attach_services(&self) {
-        let services = crate::acquirer::Services {
-            counters: Arc::new(StoreCounters(self.store.clone())),
-            clock: self.clock.clone(),
-        };
-        for acq in self.registry.all() {
-            acq.attach(&services);
+    /// What an acquirer's operation receives: the time and the store's counters (for a
+    /// host or a test calling an acquirer itself).
+    pub fn operation_context(&self) -> crate::acquirer::OperationContext {
+        crate::acquirer::OperationContext {
+            now: self.clock.now(),
+            counters: Some(Arc::new(StoreCounters(self.store.clone()))),
+        }
+    }
+
+    /// What an acquirer's verification receives.
+    pub fn verify_context(&self) -> crate::acquirer::VerifyContext {
+        crate::acquirer::VerifyContext {
+            installation: self.installation.clone(),
+            now: self.clock.now(),
+            signer: self.signer.clone(),
+            counters: Some(Arc::new(StoreCounters(self.store.clone()))),
         }
     }
 

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{Committed, Engine, Intent};
-use crate::acquirer::{Channel, Notification, Outcome, Reply, VerifyContext};
+use crate::acquirer::{Channel, Notification, Outcome, Reply};
 use crate::error::Error;
 use crate::hooks::HookName;
 use crate::money::Money;
@@ -112,11 +112,7 @@ impl Engine {
             .ok_or_else(|| Error::UnknownInstance {
                 instance: instance.to_string(),
             })?;
-        let ctx = VerifyContext {
-            installation: self.installation.clone(),
-            now: self.clock.now(),
-            signer: self.signer.clone(),
-        };
+        let ctx = self.verify_context();
         let v = match acq.verify(&n, &ctx).await {
             Ok(v) => v,
             Err(e @ Error::Verification { .. }) => {

@@ -40,7 +40,9 @@ impl Engine {
         let (instance, acq) = self.subscription_acquirer(&first, "charge_instalment")?;
         let instalment = self.prepare_instalment(&first).await?;
         let key = instalment.reference.clone();
-        let mut v = acq.charge_instalment(&first, &instalment, &key).await?;
+        let mut v = acq
+            .charge_instalment(&first, &instalment, &key, &self.operation_context())
+            .await?;
         if !matches!(
             v.outcome,
             Outcome::InstalmentPaid | Outcome::InstalmentFailed
@@ -74,7 +76,9 @@ impl Engine {
     ) -> Result<Transaction, Error> {
         let first = self.transaction(reference).await?;
         let (instance, acq) = self.subscription_acquirer(&first, "cancel_subscription")?;
-        let done = acq.cancel_subscription(&first).await?;
+        let done = acq
+            .cancel_subscription(&first, &self.operation_context())
+            .await?;
         let intent = Intent {
             instance: Some(instance),
             origin: Some(HistoryKind::Manual),

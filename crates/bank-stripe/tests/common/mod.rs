@@ -72,6 +72,7 @@ pub fn vctx_at(now: chrono::DateTime<Utc>) -> VerifyContext {
         installation: INSTALLATION.into(),
         now,
         signer: signer(),
+        counters: None,
     }
 }
 
