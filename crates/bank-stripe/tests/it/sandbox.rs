@@ -2,7 +2,7 @@
 //! subscriptions.
 #![cfg(feature = "sandbox")]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,12 +4,12 @@
 
 #![cfg(feature = "full")]
 
-#[path = "../examples/host.rs"]
+#[path = "../../examples/host.rs"]
 #[allow(dead_code)]
 mod host;
 
 #[cfg(feature = "server")]
-#[path = "../examples/mount.rs"]
+#[path = "../../examples/mount.rs"]
 #[allow(dead_code)]
 mod mount;
 

@@ -25,7 +25,7 @@ fn python() -> Option<PathBuf> {
 }
 
 fn run(py: &PathBuf, base: &str, args: &[&str]) -> Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/official/client.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/official/client.py");
     let out = Command::new(py)
         .arg(script)
         .arg(base)

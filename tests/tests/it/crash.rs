@@ -72,7 +72,12 @@ backend_test!(
         };
         let mut child = Command::new(std::env::current_exe().unwrap());
         child
-            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash::crash_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, &ts.url);
         if let Some(schema) = &ts.schema {
             child.env(SCHEMA_ENV, schema);

@@ -1,6 +1,6 @@
 //! Options, amounts, and what each event means, on fixtures in Stripe's shapes.
 
-mod common;
+use crate::common;
 
 use bank_core::{
     Acquirer, Channel, Currency, Error, HttpMethod, Mode, Money, Notification, Outcome,

@@ -13,8 +13,8 @@ use rsa::pkcs8::DecodePrivateKey;
 use rsa::{Pkcs1v15Sign, RsaPrivateKey};
 use sha1::{Digest, Sha1};
 
-const TEST_KEY: &str = include_str!("../src/sandbox/test_key.pem");
-const TEST_PUB: &str = include_str!("../src/sandbox/test_key.pub.pem");
+const TEST_KEY: &str = include_str!("../../src/sandbox/test_key.pem");
+const TEST_PUB: &str = include_str!("../../src/sandbox/test_key.pub.pem");
 
 fn request() -> DirectRequest {
     DirectRequest {

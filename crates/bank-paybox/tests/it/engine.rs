@@ -16,8 +16,8 @@ use rsa::pkcs8::DecodePrivateKey;
 use rsa::{Pkcs1v15Sign, RsaPrivateKey};
 use sha1::{Digest, Sha1};
 
-const TEST_KEY: &str = include_str!("../src/sandbox/test_key.pem");
-const TEST_PUB: &str = include_str!("../src/sandbox/test_key.pub.pem");
+const TEST_KEY: &str = include_str!("../../src/sandbox/test_key.pem");
+const TEST_PUB: &str = include_str!("../../src/sandbox/test_key.pub.pem");
 const HMAC_KEY: &str = "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF\
 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF";
 
