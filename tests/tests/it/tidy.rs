@@ -1,6 +1,7 @@
 //! Lists kept by hand must not drift from what they list (rust-analyzer's tidy tests): the
 //! scenario names `conformance_tests!` expands against `SCENARIOS`, the fuzz targets
-//! against the fuzz crate's manifest, the code map of docs/ARCHITECTURE.md against the tree.
+//! against their fuzz crates' manifests, the code map of docs/ARCHITECTURE.md against the
+//! tree, and the binary naming no provider.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -38,26 +39,42 @@ fn conformance_tests_expand_every_scenario() {
 
 #[test]
 fn every_fuzz_target_is_declared_and_every_declared_one_exists() {
-    let manifest = read("fuzz/Cargo.toml");
-    let declared: BTreeSet<String> = manifest
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("path = \"fuzz_targets/"))
-        .map(|p| p.trim_end_matches('"').trim_end_matches(".rs").to_string())
-        .collect();
-    let files: BTreeSet<String> = std::fs::read_dir(root().join("fuzz/fuzz_targets"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_suffix(".rs"))
-                .map(str::to_string)
-        })
-        .collect();
-    assert_eq!(
-        declared, files,
-        "fuzz/Cargo.toml [[bin]] against fuzz/fuzz_targets/"
+    // Core's fuzz crate, and each provider's own (crates/<provider>/fuzz).
+    let mut dirs = vec![root().join("fuzz")];
+    for e in std::fs::read_dir(root().join("crates")).unwrap().flatten() {
+        if e.path().join("fuzz/Cargo.toml").exists() {
+            dirs.push(e.path().join("fuzz"));
+        }
+    }
+    assert!(
+        dirs.len() >= 4,
+        "core and the three providers with parsers: {dirs:?}"
     );
+    for dir in dirs {
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        let declared: BTreeSet<String> = manifest
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("path = \"fuzz_targets/"))
+            .map(|p| p.trim_end_matches('"').trim_end_matches(".rs").to_string())
+            .collect();
+        let files: BTreeSet<String> = std::fs::read_dir(dir.join("fuzz_targets"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".rs"))
+                    .map(str::to_string)
+            })
+            .collect();
+        assert!(!files.is_empty(), "{}: no targets", dir.display());
+        assert_eq!(
+            declared,
+            files,
+            "{}: [[bin]] against fuzz_targets/",
+            dir.display()
+        );
+    }
 }
 
 /// `a.rs,b/{c,d}` → `a.rs`, `b/{c,d}`.
