@@ -82,6 +82,20 @@ pub(crate) async fn refuse_control_characters(req: Request, next: Next) -> Respo
     next.run(req).await
 }
 
+/// Runs the handler in a task of its own, so that neither a client hanging up nor the
+/// request timeout can cancel it halfway: a database transaction is always committed or
+/// rolled back, never left open on a pooled connection (where SQLite would keep its write
+/// lock and stall every writer), and a notification being settled is settled.
+pub(crate) async fn run_to_completion(req: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(req)).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "request handler failed");
+            ServerError::Unavailable.into_response()
+        }
+    }
+}
+
 /// Adds the headers every response carries, and `no-store` where pages are private.
 pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
     let private = ["/admin", "/api/", "/pay/"]

@@ -110,6 +110,7 @@ pub fn router_with(
         .route("/api/terminal/{instance}/charge", post(terminal::charge))
         .route("/api/terminal/{instance}/resolve", post(terminal::resolve))
         .with_state(state.clone())
+        .layer(axum::middleware::from_fn(edge::run_to_completion))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             terminal_timeout,
@@ -135,6 +136,7 @@ pub fn router_with(
         .route("/health", get(metrics::health))
         .route("/metrics", get(metrics::metrics))
         .with_state(state)
+        .layer(axum::middleware::from_fn(edge::run_to_completion))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
         .merge(terminal_routes)
         .fallback(error::not_found)

@@ -974,3 +974,39 @@ fn random_requests_with_control_bytes_never_answer_5xx_on_both_stores() {
         rt.block_on(app.cleanup());
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// A client that hangs up cannot cancel a settlement halfway (a transaction left open on a
+// pooled SQLite connection keeps the write lock and stalls every writer).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_hanging_up_does_not_cancel_the_settlement() {
+    for backend in backends() {
+        let app = app_on(backend, "").await;
+        let reference = create(&app, "12").await;
+        let (_, _, page) = get(&app, format!("/pay/{reference}")).await;
+        let req = Request::post("/bank/simu/action")
+            .body(Body::from(ok_form(&page)))
+            .unwrap();
+        // The client goes away as soon as the request has started.
+        let started = app.router.clone().oneshot(req);
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(1), started).await;
+        let mut status = Status::Commande;
+        for _ in 0..100 {
+            status = app.engine.transaction(&reference).await.unwrap().status;
+            if status == Status::Ok {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            status,
+            Status::Ok,
+            "{backend:?}: the settlement was cut short"
+        );
+        // And the store takes the next write at once.
+        let next = create(&app, "13").await;
+        assert!(app.engine.transaction(&next).await.is_ok());
+        app.cleanup().await;
+    }
+}
