@@ -210,3 +210,50 @@ mod address_tests {
         assert_eq!(client_address(Some(proxy), &junk, &[proxy]), None);
     }
 }
+
+#[cfg(test)]
+mod completion_tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    fn app(done: Arc<AtomicBool>, spawned: bool) -> axum::Router {
+        let r = axum::Router::new().route(
+            "/",
+            get(move || async move {
+                // A write that takes a while: the client is gone before it ends.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                done.store(true, Ordering::SeqCst);
+                "done"
+            }),
+        );
+        if spawned {
+            r.layer(axum::middleware::from_fn(super::run_to_completion))
+        } else {
+            r
+        }
+    }
+
+    async fn hang_up(spawned: bool) -> bool {
+        let done = Arc::new(AtomicBool::new(false));
+        let req = axum::http::Request::get("/")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let call = app(done.clone(), spawned).oneshot(req);
+        let _ = tokio::time::timeout(Duration::from_millis(5), call).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        done.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn a_handler_finishes_after_its_client_hung_up() {
+        assert!(
+            !hang_up(false).await,
+            "without the layer, the work is cut short"
+        );
+        assert!(hang_up(true).await, "with it, the work ends");
+    }
+}
