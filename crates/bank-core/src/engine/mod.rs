@@ -97,6 +97,9 @@ pub(crate) struct Intent {
     pub extra_hooks: Vec<HookName>,
     /// Replace the transition's usual hooks (instalments call renouveler, not activer).
     pub replace_hooks: Option<Vec<HookName>>,
+    /// Write nothing when the table changes nothing: a payer's browser posting one of our
+    /// forms again (a double click, a replay of the public page's form) must not add rows.
+    pub quiet_if_unchanged: bool,
 }
 
 /// A refund made by staff goes in three steps so that two staff members clicking at once

@@ -128,48 +128,10 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        if n.channel == Channel::Browser {
-            if v.outcome == Outcome::Nothing {
-                return self.browser_return(v).await;
-            }
-            if let Some(unchanged) = self.unchanged_by_browser(&v).await? {
-                return Ok(unchanged);
-            }
+        if n.channel == Channel::Browser && v.outcome == Outcome::Nothing {
+            return self.browser_return(v).await;
         }
         self.settle_verified(instance, &n, v).await
-    }
-
-    /// A button of ours posted again (a double click, a replayed form: the page that shows
-    /// the signed form is public) whose event the transition table would not apply: the
-    /// page follows the stored status and nothing is written, so that a replay cannot add
-    /// rows for ever. `None` when the post may change something.
-    async fn unchanged_by_browser(
-        &self,
-        v: &crate::acquirer::Verified,
-    ) -> Result<Option<NotificationResult>, Error> {
-        let event = match v.outcome {
-            Outcome::Paid => Event::Pay,
-            Outcome::Waiting => Event::Wait,
-            Outcome::Failed => Event::Fail,
-            Outcome::Cancelled => Event::Abandon,
-            _ => return Ok(None),
-        };
-        let Some(reference) = v.reference.as_deref() else {
-            return Ok(None);
-        };
-        let tx = match self.transaction(reference).await {
-            Ok(tx) => tx,
-            Err(Error::UnknownTransaction { .. }) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        if matches!(tx.status.apply(event), crate::status::Transition::To(_)) {
-            return Ok(None);
-        }
-        Ok(Some(self.result(
-            Effect::NoOp { status: tx.status },
-            v.reply.clone(),
-            &tx,
-        )))
     }
 
     /// A payer's browser coming back with nothing verified to say (an unsigned return, a
@@ -317,6 +279,9 @@ impl Engine {
             authorisation: v.authorisation.clone(),
             subscription_id: v.subscription_id.clone(),
             error: Some((v.error_code.clone(), v.error_message.clone())),
+            // A browser posting our form again writes nothing when it changes nothing,
+            // decided under the row lock without a read before it.
+            quiet_if_unchanged: n.channel == Channel::Browser,
             ..Intent::default()
         };
         match &v.outcome {

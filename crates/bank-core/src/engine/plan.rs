@@ -19,6 +19,22 @@ pub(super) fn plan(
     intent: &Intent,
     now: chrono::DateTime<chrono::Utc>,
 ) -> (Change, Committed) {
+    let (change, committed) = decide(tx, intent, now);
+    let unchanged = matches!(
+        committed,
+        Committed::NoOp | Committed::Forbidden | Committed::DoublePayment
+    );
+    if intent.quiet_if_unchanged && unchanged {
+        return (Change::default(), committed);
+    }
+    (change, committed)
+}
+
+fn decide(
+    tx: &Transaction,
+    intent: &Intent,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (Change, Committed) {
     let change = Change {
         notification: intent.notification.clone(),
         ..Change::default()
