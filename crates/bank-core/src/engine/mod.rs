@@ -51,6 +51,8 @@ pub struct Engine {
     hooks: Arc<dyn Hooks>,
     clock: Arc<dyn Clock>,
     settings: EngineSettings,
+    /// The store's counters as acquirers see them (made once, not per notification).
+    counters: Arc<dyn crate::acquirer::Counters>,
     installation: String,
     base_url: String,
     signer: FormSigner,
@@ -163,6 +165,7 @@ impl Engine {
             });
         }
         let engine = Engine {
+            counters: Arc::new(StoreCounters(store.clone())),
             store,
             registry,
             hooks,
@@ -187,7 +190,7 @@ impl Engine {
     pub fn operation_context(&self) -> crate::acquirer::OperationContext {
         crate::acquirer::OperationContext {
             now: self.clock.now(),
-            counters: Some(Arc::new(StoreCounters(self.store.clone()))),
+            counters: Some(self.counters.clone()),
         }
     }
 
@@ -197,7 +200,7 @@ impl Engine {
             installation: self.installation.clone(),
             now: self.clock.now(),
             signer: self.signer.clone(),
-            counters: Some(Arc::new(StoreCounters(self.store.clone()))),
+            counters: Some(self.counters.clone()),
         }
     }
 
