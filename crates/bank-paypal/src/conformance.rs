@@ -1,0 +1,1 @@
+//! The PayPal conformance driver (written next).

@@ -1,0 +1,1 @@
+//! The PayPal sandbox (written next).
