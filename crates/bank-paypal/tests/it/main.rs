@@ -1,0 +1,3 @@
+//! The integration tests of bank-paypal: one binary, one module per subject.
+
+mod vectors;
