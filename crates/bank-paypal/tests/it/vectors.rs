@@ -48,7 +48,13 @@ fn headers(v: &Vector) -> WebhookHeaders {
     .expect("header set")
 }
 
-fn check(v: &Vector, h: &WebhookHeaders, webhook_id: &str, body: &[u8], now: i64) -> Result<(), PayPalError> {
+fn check(
+    v: &Vector,
+    h: &WebhookHeaders,
+    webhook_id: &str,
+    body: &[u8],
+    now: i64,
+) -> Result<(), PayPalError> {
     let policy = CertPolicy::paypal(Mode::Test);
     policy.check_url(&h.cert_url)?;
     let cert = policy.check_pem(&h.cert_url, v.cert_pem.as_bytes(), now)?;
@@ -69,7 +75,10 @@ fn a_changed_byte_id_or_time_is_refused() {
     let v = vector();
     let h = headers(&v);
     let mut body = v.body.clone();
-    let i = body.iter().position(|&b| b == b'7').expect("a digit to change");
+    let i = body
+        .iter()
+        .position(|&b| b == b'7')
+        .expect("a digit to change");
     body[i] = b'8';
     assert!(matches!(
         check(&v, &h, &v.webhook_id, &body, SIGNED_AT),
@@ -111,7 +120,10 @@ fn a_live_instance_does_not_trust_the_sandbox_certificate() {
     let v = vector();
     let h = headers(&v);
     let live = CertPolicy::paypal(Mode::Live);
-    assert!(matches!(live.check_url(&h.cert_url), Err(PayPalError::CertUrl { .. })));
+    assert!(matches!(
+        live.check_url(&h.cert_url),
+        Err(PayPalError::CertUrl { .. })
+    ));
     // Even served from a live host, the sandbox's name is not the live name.
     let r = live.check_pem(
         "https://api.paypal.com/v1/notifications/certs/CERT-1",
@@ -147,11 +159,16 @@ fn certificate_urls_outside_paypal_are_never_fetched() {
     ] {
         p.check_url(url).expect(url);
     }
-    let local = p.clone().with_origin("http://127.0.0.1:8089").expect("origin");
+    let local = p
+        .clone()
+        .with_origin("http://127.0.0.1:8089")
+        .expect("origin");
     local
         .check_url("http://127.0.0.1:8089/v1/notifications/certs/CERT-1")
         .expect("the sandbox's origin, when added");
-    assert!(local.check_url("http://127.0.0.1:8090/v1/notifications/certs/CERT-1").is_err());
+    assert!(local
+        .check_url("http://127.0.0.1:8090/v1/notifications/certs/CERT-1")
+        .is_err());
 }
 
 #[test]
@@ -160,7 +177,9 @@ fn a_certificate_not_chaining_to_a_trusted_root_is_refused() {
     // Without the DigiCert roots, PayPal's own certificate is just a certificate.
     let bare = CertPolicy::paypal(Mode::Test);
     let self_signed = {
-        use openssl::{asn1::Asn1Time, bn::BigNum, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
+        use openssl::{
+            asn1::Asn1Time, bn::BigNum, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509,
+        };
         let key = PKey::from_rsa(Rsa::generate(2048).expect("rsa")).expect("key");
         let mut name = x509::X509NameBuilder::new().expect("name");
         name.append_entry_by_text("CN", "messageverificationcerts.sandbox.paypal.com")
@@ -168,13 +187,20 @@ fn a_certificate_not_chaining_to_a_trusted_root_is_refused() {
         let name = name.build();
         let mut b = x509::X509Builder::new().expect("builder");
         b.set_version(2).expect("v3");
-        b.set_serial_number(&BigNum::from_u32(1).expect("bn").to_asn1_integer().expect("serial"))
-            .expect("serial");
+        b.set_serial_number(
+            &BigNum::from_u32(1)
+                .expect("bn")
+                .to_asn1_integer()
+                .expect("serial"),
+        )
+        .expect("serial");
         b.set_subject_name(&name).expect("subject");
         b.set_issuer_name(&name).expect("issuer");
         b.set_pubkey(&key).expect("pubkey");
-        b.set_not_before(&Asn1Time::from_unix(SIGNED_AT - 86_400).expect("t")).expect("nb");
-        b.set_not_after(&Asn1Time::from_unix(SIGNED_AT + 86_400).expect("t")).expect("na");
+        b.set_not_before(&Asn1Time::from_unix(SIGNED_AT - 86_400).expect("t"))
+            .expect("nb");
+        b.set_not_after(&Asn1Time::from_unix(SIGNED_AT + 86_400).expect("t"))
+            .expect("na");
         let san = x509::extension::SubjectAlternativeName::new()
             .dns("messageverificationcerts.sandbox.paypal.com")
             .build(&b.x509v3_context(None, None))
@@ -183,7 +209,11 @@ fn a_certificate_not_chaining_to_a_trusted_root_is_refused() {
         b.sign(&key, MessageDigest::sha256()).expect("sign");
         b.build().to_pem().expect("pem")
     };
-    let r = bare.check_pem("https://api.sandbox.paypal.com/v1/notifications/certs/X", &self_signed, SIGNED_AT);
+    let r = bare.check_pem(
+        "https://api.sandbox.paypal.com/v1/notifications/certs/X",
+        &self_signed,
+        SIGNED_AT,
+    );
     assert!(matches!(r, Err(PayPalError::Certificate { .. })), "{r:?}");
     let _ = v;
 }
@@ -213,7 +243,10 @@ fn missing_or_odd_headers_are_refused() {
         "paypal-cert-url",
         "paypal-auth-algo",
     ] {
-        assert!(matches!(base(h, None), Err(PayPalError::MissingHeader { .. })), "{h}");
+        assert!(
+            matches!(base(h, None), Err(PayPalError::MissingHeader { .. })),
+            "{h}"
+        );
     }
     assert!(matches!(
         base("", Some(("paypal-auth-algo", "SHA1withRSA"))),
