@@ -452,7 +452,7 @@ impl PayPal {
     /// if the payer approved it, else what its payment says. The capture carries a
     /// request id of its own, so the return, the webhook and any retry are one capture;
     /// when its answer is lost the order is read again before deciding.
-    async fn settle_order(&self, order_id: &str) -> Result<Verified, Error> {
+    async fn settle_order(&self, order_id: &str, installation: &str) -> Result<Verified, Error> {
         let mut o = match self.read_order(order_id).await {
             Ok(o) => o,
             Err(e @ PayPalError::Api { status: 404, .. }) => {
@@ -463,6 +463,18 @@ impl PayPal {
         };
         self.check_payee(o.payee.as_deref(), &format!("order {}", o.id))?;
         let reference = o.custom_id.clone();
+        let ours = reference
+            .as_deref()
+            .and_then(bank_core::Reference::installation_of)
+            .is_some_and(|i| i == installation);
+        if o.status == "APPROVED" && !ours {
+            // Another site sharing the app (or an order not made by bank): its own
+            // server captures it, never this one.
+            tracing::info!(instance = %self.info.id, order = %o.id, reference = ?reference, "approved order of another installation: not captured");
+            let mut v = verified(reference, Outcome::Nothing);
+            v.detail = json!({ "order": o.id, "order_status": o.status });
+            return Ok(v);
+        }
         if o.status == "APPROVED" {
             let (path, op) = match o.intent.as_deref() {
                 Some("AUTHORIZE") => ("authorize", "authorize an order"),
@@ -888,7 +900,7 @@ impl PayPal {
             self.on_subscription("BILLING.SUBSCRIPTION.ACTIVATED", &sub, ctx.now)
                 .await
         } else if let Some(order) = get("token").filter(|s| is_paypal_id(s)) {
-            self.settle_order(&order).await
+            self.settle_order(&order, &ctx.installation).await
         } else {
             Ok(verified(reference.clone(), Outcome::Nothing))
         };
@@ -992,7 +1004,7 @@ impl Acquirer for PayPal {
                     Err(err) => return Err(self.err(err)),
                 }
             }
-            Subject::Order { order_id } => self.settle_order(&order_id).await?,
+            Subject::Order { order_id } => self.settle_order(&order_id, &ctx.installation).await?,
             Subject::Capture { capture_id } => self.on_capture(&capture_id).await?,
             Subject::Refund {
                 refund_id,

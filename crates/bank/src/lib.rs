@@ -14,7 +14,8 @@
 //! | `caisse-ap-ip` | counter card terminal over TCP (Caisse-AP)   |
 //! | `stripe`   | Stripe Checkout, webhooks, refunds, subscriptions |
 //! | `paybox`   | Paybox System, signed IPN, Paybox Direct         |
-//! | `sandbox`  | local emulators (terminal, Stripe, Paybox)       |
+//! | `paypal`   | PayPal Checkout, REST webhooks, refunds, subscriptions |
+//! | `sandbox`  | local emulators (terminal, Stripe, Paybox, PayPal) |
 //! | `full`     | all of the above                                 |
 
 #![forbid(unsafe_code)]
@@ -29,6 +30,8 @@ pub use bank_cheque as cheque;
 pub use bank_gratuit as gratuit;
 #[cfg(feature = "paybox")]
 pub use bank_paybox as paybox;
+#[cfg(feature = "paypal")]
+pub use bank_paypal as paypal;
 #[cfg(feature = "simu")]
 pub use bank_simu as simu;
 #[cfg(feature = "store")]
@@ -175,6 +178,8 @@ fn link_providers() {
     std::hint::black_box(bank_stripe::describe as fn() -> ProviderDescription);
     #[cfg(feature = "paybox")]
     std::hint::black_box(bank_paybox::describe as fn() -> ProviderDescription);
+    #[cfg(feature = "paypal")]
+    std::hint::black_box(bank_paypal::describe as fn() -> ProviderDescription);
 }
 
 /// The names of the providers compiled into this build.

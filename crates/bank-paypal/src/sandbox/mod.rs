@@ -608,7 +608,7 @@ bank_core::inventory::submit! {
     bank_core::SandboxFactory {
         provider: crate::PROVIDER,
         instance: "paypal",
-        order: 7,
+        order: 8,
         start: |ctx| Box::pin(async move {
             let config = SandboxConfig {
                 webhook_url: Some(format!("{}/bank/{}/notify", ctx.base_url.trim_end_matches('/'), ctx.instance)),
