@@ -450,6 +450,12 @@ impl SandboxHandle {
         lock(&self.inner.config).token_lifetime = d;
     }
 
+    /// Forgets every access token handed out (they expired, or the app's secret was
+    /// rotated): the next call with one is answered 401.
+    pub fn expire_tokens(&self) {
+        lock(&self.inner.tokens).clear();
+    }
+
     /// Every event emitted, oldest first.
     pub fn events(&self) -> Vec<Value> {
         self.inner.state().events.clone()

@@ -1,3 +1,7 @@
 //! The integration tests of bank-paypal: one binary, one module per subject.
 
+#[cfg(feature = "conformance")]
+mod engine;
+#[cfg(feature = "sandbox")]
+mod sandbox;
 mod vectors;
