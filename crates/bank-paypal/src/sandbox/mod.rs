@@ -73,6 +73,9 @@ impl Default for SandboxConfig {
     }
 }
 
+/// A signed delivery: its headers and body.
+pub type SignedDelivery = (Vec<(String, String)>, Vec<u8>);
+
 /// One webhook delivery attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivery {
@@ -130,11 +133,7 @@ impl Inner {
     }
 
     /// The body and headers of event `id`, signed at `time` with a new transmission id.
-    fn sign(
-        &self,
-        id: &str,
-        time: chrono::DateTime<chrono::Utc>,
-    ) -> Option<(Vec<(String, String)>, Vec<u8>)> {
+    fn sign(&self, id: &str, time: chrono::DateTime<chrono::Utc>) -> Option<SignedDelivery> {
         let event = self.state().event(id).cloned()?;
         let body = serde_json::to_vec(&event).ok()?;
         let transmission_id = uuid_like();
@@ -470,11 +469,7 @@ impl SandboxHandle {
     }
 
     /// Event `id` signed as a delivery at `time`: headers and body.
-    pub fn signed(
-        &self,
-        id: &str,
-        time: chrono::DateTime<chrono::Utc>,
-    ) -> Option<(Vec<(String, String)>, Vec<u8>)> {
+    pub fn signed(&self, id: &str, time: chrono::DateTime<chrono::Utc>) -> Option<SignedDelivery> {
         self.inner.sign(id, time)
     }
 

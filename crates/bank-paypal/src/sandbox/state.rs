@@ -579,11 +579,7 @@ impl State {
         };
         if o.intent != wanted {
             return Err(ApiError::unprocessable(
-                if wanted == "CAPTURE" {
-                    "ACTION_DOES_NOT_MATCH_INTENT"
-                } else {
-                    "ACTION_DOES_NOT_MATCH_INTENT"
-                },
+                "ACTION_DOES_NOT_MATCH_INTENT",
                 format!("Order was created with intent {}", o.intent),
             ));
         }
