@@ -28,6 +28,7 @@ pub mod engine;
 pub mod error;
 pub mod hooks;
 pub mod money;
+pub mod outbound;
 pub mod own_form;
 pub mod registry;
 pub mod signer;
@@ -52,6 +53,7 @@ pub use engine::{DeliveryReport, Effect, Engine, NotificationResult, PaymentChoi
 pub use error::{Error, ProviderFailure};
 pub use hooks::{Echeance, HookCall, HookChain, HookName, Hooks, Interval, NoHooks, ReturnPage};
 pub use money::{Currency, Money};
+pub use outbound::RetryPolicy;
 pub use registry::{ProviderFactory, Registry};
 pub use signer::FormSigner;
 pub use status::{Event, Status, Transition};

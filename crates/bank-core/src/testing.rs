@@ -106,3 +106,40 @@ pub fn skip_suite(suite: &str, what: &str) {
         );
     }
 }
+
+/// A transaction as the store would hand it to an acquirer: `reference`, `amount`, status
+/// `commande`, nothing paid or refunded yet. Tests and benchmarks of providers start here.
+pub fn transaction(
+    reference: &str,
+    amount: crate::money::Money,
+) -> crate::transaction::Transaction {
+    let now = chrono::Utc::now();
+    let zero = crate::money::Money::zero(amount.currency());
+    crate::transaction::Transaction {
+        id: 1,
+        reference: reference.to_string(),
+        status: crate::status::Status::Commande,
+        version: 1,
+        amount,
+        amount_ht: None,
+        refunded: zero,
+        refund_pending: zero,
+        id_auteur: None,
+        auteur_id: None,
+        auteur: None,
+        parrain: None,
+        tracking_id: None,
+        champs: Default::default(),
+        billing: None,
+        recurring: false,
+        parent_reference: None,
+        mode: None,
+        authorisation: None,
+        subscription_id: None,
+        error_code: None,
+        error_message: None,
+        created_at: now,
+        updated_at: now,
+        paid_at: None,
+    }
+}

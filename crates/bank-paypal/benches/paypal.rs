@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use bank_core::{
     Channel, Currency, FormSigner, HttpMethod, InstanceUrls, Mode, Money, Notification,
-    PaymentContext, Status, Transaction,
+    PaymentContext,
 };
 use bank_paypal::order::{self, Experience, Intent};
 use bank_paypal::webhook::{self, CertCache, CertPolicy, WebhookHeaders};
@@ -83,33 +83,10 @@ fn main() {
     });
 
     let now = chrono::Utc::now();
-    let tx = Transaction {
-        id: 1,
-        reference: "shop-ABCDEFGHJKMNPQRS".into(),
-        status: Status::Commande,
-        version: 1,
-        amount: Money::from_minor(1250, Currency::EUR).unwrap(),
-        amount_ht: None,
-        refunded: Money::zero(Currency::EUR),
-        refund_pending: Money::zero(Currency::EUR),
-        id_auteur: None,
-        auteur_id: None,
-        auteur: Some("payer@example.org".into()),
-        parrain: None,
-        tracking_id: None,
-        champs: Default::default(),
-        billing: None,
-        recurring: false,
-        parent_reference: None,
-        mode: None,
-        authorisation: None,
-        subscription_id: None,
-        error_code: None,
-        error_message: None,
-        created_at: now,
-        updated_at: now,
-        paid_at: None,
-    };
+    let tx = bank_core::testing::transaction(
+        "shop-ABCDEFGHJKMNPQRS",
+        Money::from_minor(1250, Currency::EUR).unwrap(),
+    );
     let ctx = PaymentContext {
         installation: "shop".into(),
         urls: InstanceUrls::standard("https://shop.example", "paypal", &tx.reference),

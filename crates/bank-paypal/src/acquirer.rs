@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bank_core::{
     async_trait, Acquirer, Capabilities, Channel, Error, InstanceInfo, Mode, Money, Notification,
@@ -168,7 +167,9 @@ impl Settings {
         };
         let api_base = options.get("api_base").unwrap_or(default_base).to_string();
         let parsed = url::Url::parse(&api_base).map_err(|e| cfg("api_base", e.to_string()))?;
-        if mode == Mode::Live && (parsed.scheme() != "https" || is_local_host(&parsed)) {
+        if mode == Mode::Live
+            && (parsed.scheme() != "https" || bank_core::outbound::is_local_host(&parsed))
+        {
             return Err(cfg(
                 "api_base",
                 "a live instance talks to PayPal over https (the sandbox is for test instances)",
@@ -1178,19 +1179,3 @@ impl Acquirer for PayPal {
         })
     }
 }
-
-/// True when `url` names this machine (loopback, `localhost`, unspecified).
-fn is_local_host(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unspecified(),
-        None => true,
-    }
-}
-
-/// How long the payer has to approve an order at PayPal (three hours).
-pub const APPROVAL_WINDOW: Duration = Duration::from_secs(3 * 3600);

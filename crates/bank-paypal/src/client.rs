@@ -28,35 +28,7 @@ pub const SANDBOX_BASE: &str = "https://api-m.sandbox.paypal.com";
 /// A token is renewed this long before PayPal says it expires.
 const TOKEN_SKEW: Duration = Duration::from_secs(60);
 
-/// How failed calls are retried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt.
-    pub max_retries: u32,
-    /// Delay before the first retry; doubled each time.
-    pub base_delay: Duration,
-    /// Longest delay.
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// Two retries, 0.5 s then 1 s.
-    fn default() -> Self {
-        RetryPolicy {
-            max_retries: 2,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(5),
-        }
-    }
-}
-
-impl RetryPolicy {
-    fn delay(&self, retry: u32) -> Duration {
-        self.base_delay
-            .saturating_mul(1u32 << retry.min(16))
-            .min(self.max_delay)
-    }
-}
+pub use bank_core::RetryPolicy;
 
 struct Token {
     value: SecretString,

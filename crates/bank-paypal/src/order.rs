@@ -242,19 +242,14 @@ impl OrderView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bank_core::{Currency, FormSigner, InstanceUrls};
+    use bank_core::{FormSigner, InstanceUrls};
 
     fn tx(minor: i64, code: &str) -> Transaction {
-        let json = json!({
-            "id": 1, "reference": "shop-0123456789abcdef", "status": "commande", "version": 1,
-            "amount": {"minor": minor, "currency": code}, "amount_ht": null,
-            "refunded": {"minor": 0, "currency": code}, "refund_pending": {"minor": 0, "currency": code},
-            "id_auteur": null, "auteur_id": null, "auteur": null, "parrain": null, "tracking_id": null,
-            "champs": {}, "billing": null, "recurring": false, "parent_reference": null, "mode": null,
-            "authorisation": null, "subscription_id": null, "error_code": null, "error_message": null,
-            "created_at": "2026-12-03T10:00:00Z", "updated_at": "2026-12-03T10:00:00Z", "paid_at": null
-        });
-        serde_json::from_value(json).expect("transaction")
+        let currency = bank_core::Currency::from_code(code).expect("currency");
+        bank_core::testing::transaction(
+            "shop-0123456789abcdef",
+            Money::from_minor(minor, currency).expect("money"),
+        )
     }
 
     fn ctx() -> PaymentContext {
@@ -325,7 +320,6 @@ mod tests {
         .expect("jpy");
         assert_eq!(jpy.body["purchase_units"][0]["amount"]["value"], "1500");
         assert_eq!(jpy.body["intent"], "AUTHORIZE");
-        let _ = Currency::EUR;
     }
 
     #[test]

@@ -174,7 +174,7 @@ impl Settings {
                 "a live instance talks to Stripe over https only",
             ));
         }
-        if mode == Mode::Live && is_local_host(&parsed) {
+        if mode == Mode::Live && bank_core::outbound::is_local_host(&parsed) {
             return Err(cfg(
                 "api_base",
                 "a live instance talks to Stripe, not to a server on this machine (the sandbox is for test instances)",
@@ -634,18 +634,5 @@ impl Acquirer for Stripe {
             provider_reference: event::id_of(done.get("id")),
             manual: false,
         })
-    }
-}
-
-/// True when `url` names this machine (loopback, `localhost`, unspecified).
-fn is_local_host(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unspecified(),
-        None => true,
     }
 }

@@ -22,35 +22,7 @@ pub const API_VERSION: &str = "2026-10-28.endive";
 /// Stripe's API.
 pub const API_BASE: &str = "https://api.stripe.com";
 
-/// How failed calls are retried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt.
-    pub max_retries: u32,
-    /// Delay before the first retry; doubled each time.
-    pub base_delay: Duration,
-    /// Longest delay.
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// Two retries, 0.5 s then 1 s (the official clients' schedule).
-    fn default() -> Self {
-        RetryPolicy {
-            max_retries: 2,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(5),
-        }
-    }
-}
-
-impl RetryPolicy {
-    fn delay(&self, retry: u32) -> Duration {
-        self.base_delay
-            .saturating_mul(1u32 << retry.min(16))
-            .min(self.max_delay)
-    }
-}
+pub use bank_core::RetryPolicy;
 
 /// A client of one Stripe account.
 #[derive(Clone)]

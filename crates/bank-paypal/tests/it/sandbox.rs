@@ -5,45 +5,22 @@ use std::sync::Arc;
 
 use bank_core::{
     Acquirer, Channel, Currency, Echeance, FormSigner, HttpMethod, InstanceInfo, InstanceUrls,
-    Interval, Mode, Money, Notification, Options, Outcome, PaymentContext, PaymentRequest, Status,
+    Interval, Mode, Money, Notification, Options, Outcome, PaymentContext, PaymentRequest,
     Transaction, Verified, VerifyContext,
 };
 use bank_paypal::sandbox::{Renewal, Sandbox, SandboxConfig, SandboxHandle};
 use bank_paypal::{PayPal, PayPalError};
 use secrecy::SecretString;
-use serde_json::json;
 
 const INSTALLATION: &str = "shop";
 
 fn tx(reference: &str, minor: i64, recurring: bool) -> Transaction {
-    let now = chrono::Utc::now();
-    Transaction {
-        id: 1,
-        reference: reference.into(),
-        status: Status::Commande,
-        version: 1,
-        amount: Money::from_minor(minor, Currency::EUR).unwrap(),
-        amount_ht: None,
-        refunded: Money::zero(Currency::EUR),
-        refund_pending: Money::zero(Currency::EUR),
-        id_auteur: None,
-        auteur_id: None,
-        auteur: None,
-        parrain: None,
-        tracking_id: None,
-        champs: Default::default(),
-        billing: None,
-        recurring,
-        parent_reference: None,
-        mode: None,
-        authorisation: None,
-        subscription_id: None,
-        error_code: None,
-        error_message: None,
-        created_at: now,
-        updated_at: now,
-        paid_at: None,
-    }
+    let mut t = bank_core::testing::transaction(
+        reference,
+        Money::from_minor(minor, Currency::EUR).unwrap(),
+    );
+    t.recurring = recurring;
+    t
 }
 
 fn signer() -> FormSigner {
@@ -435,5 +412,4 @@ async fn authorise_then_capture_then_refund() {
         "{e}"
     );
     assert!(e.to_string().contains("REFUND_AMOUNT_EXCEEDED"), "{e}");
-    let _ = json!({});
 }
