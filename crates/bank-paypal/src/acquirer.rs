@@ -357,6 +357,15 @@ impl PayPal {
                     Some(c) => c,
                     None => {
                         let url = self.settings.cert_policy.check_url(&h.cert_url)?;
+                        if !self.certs.admit_fetch(now) {
+                            return Err(PayPalError::CertFetch {
+                                url: h.cert_url.clone(),
+                                reason: format!(
+                                    "more than {} certificate fetches in a minute: retry later",
+                                    webhook::cert::FETCHES_PER_MINUTE
+                                ),
+                            });
+                        }
                         let pem = webhook::cert::fetch(self.client.http(), &url).await?;
                         let c = self
                             .settings

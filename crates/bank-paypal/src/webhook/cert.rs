@@ -39,6 +39,10 @@ pub const MAX_CERT_BYTES: usize = 64 * 1024;
 pub const CACHE_SECONDS: i64 = 24 * 3600;
 /// The most URLs kept (each a certificate PayPal really served).
 const CACHE_ENTRIES: usize = 32;
+/// The most certificate fetches per minute: PayPal rotates its certificate every year or
+/// two, while anyone can post webhooks naming made-up certificate ids on PayPal's hosts,
+/// each of which would cost an outgoing request.
+pub const FETCHES_PER_MINUTE: usize = 10;
 
 /// DigiCert's roots, under which PayPal's signing certificates have been issued (the
 /// High Assurance EV root until 2024, Global Root G2 since), and the intermediate of the
@@ -289,10 +293,11 @@ impl SigningCert {
     }
 }
 
-/// Checked certificates by URL.
+/// Checked certificates by URL, and the recent fetches.
 #[derive(Debug, Default)]
 pub struct CertCache {
     entries: Mutex<HashMap<String, SigningCert>>,
+    fetches: Mutex<std::collections::VecDeque<i64>>,
 }
 
 impl CertCache {
@@ -315,6 +320,21 @@ impl CertCache {
             }
         }
         map.insert(url.to_string(), cert);
+    }
+
+    /// Counts a fetch at `now` if fewer than [`FETCHES_PER_MINUTE`] were made in the
+    /// minute before; false when the budget is spent (the delivery is answered 503 and a
+    /// genuine one is retried by PayPal).
+    pub fn admit_fetch(&self, now: i64) -> bool {
+        let mut recent = self.fetches.lock().unwrap_or_else(|p| p.into_inner());
+        while recent.front().is_some_and(|t| *t <= now - 60 || *t > now) {
+            recent.pop_front();
+        }
+        if recent.len() >= FETCHES_PER_MINUTE {
+            return false;
+        }
+        recent.push_back(now);
+        true
     }
 
     /// How many certificates are kept.

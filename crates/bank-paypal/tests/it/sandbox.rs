@@ -276,6 +276,54 @@ async fn a_certificate_that_cannot_be_fetched_is_temporary_and_an_unknown_one_is
 }
 
 #[tokio::test]
+async fn made_up_certificate_ids_cannot_make_us_fetch_without_limit() {
+    let sb = Sandbox::start(SandboxConfig::default()).unwrap();
+    let t = tx("shop-0000000000000008", 1990, false);
+    let acq = instance(&sb, &[]);
+    let order = query(
+        &redirect(acq.payment_request(&t, &ctx(&t)).await.unwrap()),
+        "token",
+    );
+    sb.approve(&order, bank_paypal::sandbox::Buyer::Pays)
+        .unwrap();
+    let genuine = signed(&sb, "CHECKOUT.ORDER.APPROVED", &order);
+    let now = chrono::Utc::now().timestamp();
+    acq.check(&genuine, now)
+        .await
+        .expect("the genuine certificate, fetched once and kept");
+    let forged = |i: usize| {
+        let mut n = genuine.clone();
+        for (k, v) in n.headers.iter_mut() {
+            if k == "paypal-cert-url" {
+                *v = format!("{}/v1/notifications/certs/CERT-made-up-{i}", sb.base_url());
+            }
+        }
+        n
+    };
+    for i in 1..bank_paypal::webhook::cert::FETCHES_PER_MINUTE {
+        assert!(matches!(
+            acq.check(&forged(i), now).await,
+            Err(PayPalError::Certificate { .. })
+        ));
+    }
+    // The budget of the minute is spent: no more fetching, a 503 (PayPal would retry)…
+    let e = acq.check(&forged(99), now).await.unwrap_err();
+    assert!(matches!(e, PayPalError::CertFetch { .. }), "{e}");
+    // …while the certificate already checked still serves genuine deliveries.
+    acq.check(&genuine, now).await.expect("cached");
+    // A minute later, fetching resumes.
+    assert!(matches!(
+        acq.check(&forged(100), now + 61).await,
+        Err(PayPalError::Certificate { .. })
+    ));
+    assert_eq!(
+        acq.cert_cache().len(),
+        1,
+        "refused certificates are not kept"
+    );
+}
+
+#[tokio::test]
 async fn a_subscription_pays_first_then_renews_then_ends() {
     let sb = Sandbox::start(SandboxConfig::default()).unwrap();
     let acq = instance(&sb, &[]);
