@@ -2,6 +2,7 @@
 
 #[cfg(feature = "conformance")]
 mod engine;
+mod official_client;
 #[cfg(feature = "sandbox")]
 mod sandbox;
 mod vectors;
