@@ -354,3 +354,81 @@ async fn verify_of_a_paybox_ipn_says_the_direct_inquiry_was_not_made() {
         "{v}"
     );
 }
+
+#[test]
+fn verify_of_a_captured_paypal_webhook_checks_it_and_reads_paypal_back() {
+    use bank::paypal::sandbox::{Buyer, Sandbox, SandboxConfig};
+    // On its own thread: the `bank` processes below call it while this thread waits.
+    let sandbox = Sandbox::start(SandboxConfig::default()).expect("paypal sandbox");
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = String::new();
+    for (k, v) in sandbox.instance_options() {
+        options.push_str(&format!("{k} = {}\n", serde_json::to_string(&v).unwrap()));
+    }
+    let text = format!(
+        "[installation]\nid = \"shop\"\nsecret = \"verify-secret-0123456789\"\nbase_url = \"https://shop.example\"\n\
+         [[instance]]\nid = \"paypal\"\nprovider = \"paypal\"\n[instance.options]\n{options}"
+    );
+    let cfg = write(dir.path(), "bank.toml", &text);
+    let request = bank()
+        .args([
+            "request",
+            "--instance",
+            "paypal",
+            "--amount",
+            "12.50",
+            "--json",
+        ])
+        .args(["--reference", "shop-0123456789abcdef", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(request.status.success(), "{}", stderr(&request));
+    let r: serde_json::Value = serde_json::from_slice(&request.stdout).unwrap();
+    let action = r["action"].as_str().expect("a redirect");
+    let order = action
+        .split_once("token=")
+        .map(|(_, t)| t.split('&').next().unwrap_or(t).to_string())
+        .unwrap();
+    sandbox.approve(&order, Buyer::Pays).unwrap();
+    // The webhook as PayPal delivered it, captured to files.
+    let event = sandbox
+        .events_about("CHECKOUT.ORDER.APPROVED", &order)
+        .pop()
+        .unwrap();
+    let (headers, body) = sandbox
+        .signed(event["id"].as_str().unwrap(), chrono::Utc::now())
+        .unwrap();
+    let verify = |body: &[u8]| {
+        let file = write(dir.path(), "body.json", std::str::from_utf8(body).unwrap());
+        let mut cmd = bank();
+        cmd.args([
+            "verify",
+            "--instance",
+            "paypal",
+            "--method",
+            "POST",
+            "--json",
+        ]);
+        for (k, v) in &headers {
+            cmd.args(["--header", &format!("{k}: {v}")]);
+        }
+        cmd.arg("--body-file").arg(file).arg("--config").arg(&cfg);
+        cmd.output().unwrap()
+    };
+    let out = verify(&body);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verified"], true, "{v}");
+    assert_eq!(v["outcome"], "paid", "the approved order was captured: {v}");
+    assert_eq!(v["reference"], "shop-0123456789abcdef");
+    assert_eq!(v["amount_minor"], 1250);
+    let mut tampered = body.clone();
+    let at = tampered.len() - 2;
+    tampered[at] = b' ';
+    let out = verify(&tampered);
+    assert!(!out.status.success(), "a changed body does not verify");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verified"], false);
+    assert!(v["error"].as_str().unwrap().contains("signature"), "{v}");
+}
