@@ -46,6 +46,7 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
     // demo has them.
     let stripe = bank::stripe::sandbox::Sandbox::spawn(Default::default()).unwrap();
     let paybox = bank::paybox::sandbox::Sandbox::spawn(Default::default()).unwrap();
+    let paypal = bank::paypal::sandbox::Sandbox::spawn(Default::default()).unwrap();
     let mut text = format!(
         "[installation]\nid = \"web\"\nsecret = \"browser-secret-0123456789\"\nbase_url = \"{base}\"\n\
          [[instance]]\nid = \"simu\"\nprovider = \"simu\"\norder = 1\n\
@@ -58,6 +59,7 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
     for (id, order, options) in [
         ("stripe", 5, stripe.instance_options()),
         ("paybox", 6, paybox_options),
+        ("paypal", 7, paypal.instance_options()),
     ] {
         text.push_str(&format!(
             "[[instance]]\nid = \"{id}\"\nprovider = \"{id}\"\norder = {order}\n[instance.options]\n"
@@ -99,7 +101,7 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
     // Two transactions through the JSON API.
     let http = reqwest::Client::new();
     let mut refs = Vec::new();
-    for amount in ["25.00", "40.00", "12.00"] {
+    for amount in ["25.00", "40.00", "12.00", "18.00"] {
         let r: serde_json::Value = http
             .post(format!("{base}/api/transactions"))
             .bearer_auth(TOKEN)
@@ -168,11 +170,16 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
         "/bank/virement/action".to_string(),
         "/bank/stripe/choose".to_string(),
         paybox.system_url(),
+        "/bank/paypal/choose".to_string(),
     ] {
         assert!(page.contains(&action), "{action} is not offered");
     }
     let sections = c.find_all(Locator::Css("main section")).await.unwrap();
-    assert_eq!(sections.len(), 5, "simu, cheque, transfer, Stripe, Paybox");
+    assert_eq!(
+        sections.len(),
+        6,
+        "simu, cheque, transfer, Stripe, Paybox, PayPal"
+    );
     shot("0-every-choice").await;
     let created = || {
         stripe
@@ -182,6 +189,14 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
             .count()
     };
     assert_eq!(created(), 0, "viewing the page created no Stripe session");
+    let orders = || {
+        paypal
+            .requests()
+            .iter()
+            .filter(|(m, p, _)| m == "POST" && p == "/v2/checkout/orders")
+            .count()
+    };
+    assert_eq!(orders(), 0, "viewing the page created no PayPal order");
     c.find(Locator::Css("form[action$='/bank/stripe/choose'] button"))
         .await
         .unwrap()
@@ -201,6 +216,44 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
     }
     assert_eq!(created(), 1, "one session, when the payer chose Stripe");
     shot("0-stripe-chosen").await;
+
+    // Payer 4: PayPal. The order is created when the payer chooses PayPal; the payer
+    // approves on PayPal's page and comes back; the server captures and shows the receipt.
+    c.goto(&format!("{base}/pay/{}", refs[3])).await.unwrap();
+    c.find(Locator::Css("form[action$='/bank/paypal/choose'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::XPath("//button[contains(., 'Pay Now')]"))
+        .await
+        .unwrap();
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .starts_with(&paypal.base_url()));
+    assert_eq!(orders(), 1, "one order, when the payer chose PayPal");
+    shot("0-paypal-approval").await;
+    c.find(Locator::XPath("//button[contains(., 'Pay Now')]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::XPath("//h1[contains(., 'Payment received')]"))
+        .await
+        .unwrap();
+    shot("0-paypal-paid").await;
+    assert_eq!(
+        engine.transaction(&refs[3]).await.unwrap().status,
+        Status::Ok,
+        "captured by the server on the payer's return"
+    );
 
     // Payer 1: the simulation, success.
     c.goto(&format!("{base}/pay/{}", refs[0])).await.unwrap();
