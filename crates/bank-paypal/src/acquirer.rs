@@ -284,6 +284,33 @@ const FINAL_CAPTURE_ISSUES: [&str; 9] = [
     "PAYER_ACTION_REQUIRED",
 ];
 
+/// What payment `pos` of subscription `s` (its payments listed oldest first) means: the
+/// first pays the first transaction, each later one is an instalment, told apart by
+/// PayPal's list and not by the time of arrival. Deduplicated by sale id.
+fn sale_outcome(
+    s: &SubscriptionView,
+    payments: &[subscription::SalePayment],
+    pos: usize,
+) -> Verified {
+    let p = &payments[pos];
+    let mut v = verified(s.custom_id.clone(), Outcome::Nothing);
+    v.subscription_id = Some(s.id.clone());
+    v.authorisation = Some(p.id.clone());
+    v.amount = p.amount;
+    v.event_id = Some(format!("sale:{}", p.id));
+    v.detail = json!({ "subscription": s.id, "sale": p.id, "status": p.status, "cycle": pos + 1 });
+    let completed = matches!(
+        p.status.as_str(),
+        "COMPLETED" | "PARTIALLY_REFUNDED" | "REFUNDED"
+    );
+    v.outcome = match (pos, completed) {
+        (0, true) => Outcome::Paid,
+        (_, true) => Outcome::InstalmentPaid,
+        _ => Outcome::Nothing,
+    };
+    v
+}
+
 /// Verified, for `reference`, with the acknowledgement as reply.
 fn verified(reference: Option<String>, outcome: Outcome) -> Verified {
     let mut v = Verified::new(reference, outcome);
@@ -725,24 +752,7 @@ impl PayPal {
                 format!("sale {sale_id} is not listed in subscription {} yet", s.id),
             ));
         };
-        let p = &payments[pos];
-        let mut v = verified(s.custom_id.clone(), Outcome::Nothing);
-        v.subscription_id = Some(s.id.clone());
-        v.authorisation = Some(p.id.clone());
-        v.amount = p.amount;
-        v.event_id = Some(format!("sale:{}", p.id));
-        v.detail =
-            json!({ "subscription": s.id, "sale": p.id, "status": p.status, "cycle": pos + 1 });
-        let completed = matches!(
-            p.status.as_str(),
-            "COMPLETED" | "PARTIALLY_REFUNDED" | "REFUNDED"
-        );
-        v.outcome = match (pos, completed) {
-            (0, true) => Outcome::Paid,
-            (_, true) => Outcome::InstalmentPaid,
-            _ => Outcome::Nothing,
-        };
-        Ok(v)
+        Ok(sale_outcome(&s, &payments, pos))
     }
 
     async fn on_subscription(
@@ -762,8 +772,8 @@ impl PayPal {
                 // The first payment, if PayPal has taken it already (else its sale event
                 // settles it).
                 let payments = self.subscription_payments(&s, now).await?;
-                if let Some(p) = payments.first() {
-                    return self.on_sale(&p.id.clone(), &s.id, now).await;
+                if !payments.is_empty() {
+                    return Ok(sale_outcome(&s, &payments, 0));
                 }
             }
             "BILLING.SUBSCRIPTION.PAYMENT.FAILED" => {
