@@ -17,7 +17,7 @@ use crate::error::PayPalError;
 use crate::event::{self, is_paypal_id, Event, Subject};
 use crate::order::{self, Experience, Intent, OrderView, PaymentView};
 use crate::subscription::{self, SubscriptionView};
-use crate::webhook::{self, CertCache, CertPolicy, WebhookHeaders};
+use crate::webhook::{self, CertCache, CertPolicy, SigningCert, WebhookHeaders};
 use crate::{amount, PROVIDER};
 
 /// The provider's self-description.
@@ -383,23 +383,12 @@ impl PayPal {
                 let cert = match self.certs.get(&h.cert_url, now) {
                     Some(c) => c,
                     None => {
-                        let url = self.settings.cert_policy.check_url(&h.cert_url)?;
-                        if !self.certs.admit_fetch(now) {
-                            return Err(PayPalError::CertFetch {
-                                url: h.cert_url.clone(),
-                                reason: format!(
-                                    "more than {} certificate fetches in a minute: retry later",
-                                    webhook::cert::FETCHES_PER_MINUTE
-                                ),
-                            });
+                        // One fetch at a time: deliveries that waited find it cached.
+                        let _turn = self.certs.fetch_turn().await;
+                        match self.certs.get(&h.cert_url, now) {
+                            Some(c) => c,
+                            None => self.fetch_certificate(&h.cert_url, now).await?,
                         }
-                        let pem = webhook::cert::fetch(self.client.http(), &url).await?;
-                        let c = self
-                            .settings
-                            .cert_policy
-                            .check_pem(&h.cert_url, &pem, now)?;
-                        self.certs.put(&h.cert_url, c.clone());
-                        c
                     }
                 };
                 webhook::verify_offline(&h, &cert, &self.settings.webhook_id, &n.body, now)?;
@@ -431,6 +420,24 @@ impl PayPal {
             }
         }
         Event::parse(&n.body)
+    }
+
+    /// Fetches, checks and keeps the certificate at `raw_url`, within the fetch budget.
+    async fn fetch_certificate(&self, raw_url: &str, now: i64) -> Result<SigningCert, PayPalError> {
+        let url = self.settings.cert_policy.check_url(raw_url)?;
+        if !self.certs.admit_fetch(now) {
+            return Err(PayPalError::CertFetch {
+                url: raw_url.to_string(),
+                reason: format!(
+                    "more than {} certificate fetches in a minute: retry later",
+                    webhook::cert::FETCHES_PER_MINUTE
+                ),
+            });
+        }
+        let pem = webhook::cert::fetch(self.client.http(), &url).await?;
+        let c = self.settings.cert_policy.check_pem(raw_url, &pem, now)?;
+        self.certs.put(raw_url, c.clone());
+        Ok(c)
     }
 
     /// Reads order `id` back (staff, reconciliation).

@@ -483,6 +483,11 @@ impl SandboxHandle {
         self.inner.state().requests.clone()
     }
 
+    /// How many times the signing certificate was fetched.
+    pub fn certificate_fetches(&self) -> u32 {
+        self.inner.state().certificate_fetches
+    }
+
     /// How many access tokens were asked for.
     pub fn token_requests(&self) -> u32 {
         self.inner.state().token_requests

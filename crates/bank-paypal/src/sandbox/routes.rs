@@ -91,6 +91,7 @@ async fn token(AxState(inner): AxState<Shared>, headers: HeaderMap, body: Bytes)
 }
 
 async fn cert(AxState(inner): AxState<Shared>, Path(id): Path<String>) -> Response {
+    inner.state().certificate_fetches += 1;
     if *lock(&inner.cert_id) != id {
         return error_response(&ApiError {
             status: 404,

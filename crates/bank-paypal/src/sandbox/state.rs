@@ -319,6 +319,8 @@ pub struct State {
     pub requests: Vec<(String, String, Option<String>)>,
     /// Access tokens asked for.
     pub token_requests: u32,
+    /// Certificate fetches served.
+    pub certificate_fetches: u32,
 }
 
 /// The outcome of an API call: status and body.
@@ -342,6 +344,7 @@ impl State {
             faults: Vec::new(),
             requests: Vec::new(),
             token_requests: 0,
+            certificate_fetches: 0,
         }
     }
 

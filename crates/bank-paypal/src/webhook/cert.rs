@@ -298,6 +298,9 @@ impl SigningCert {
 pub struct CertCache {
     entries: Mutex<HashMap<String, SigningCert>>,
     fetches: Mutex<std::collections::VecDeque<i64>>,
+    /// Held while a certificate is fetched: deliveries arriving together on a cold cache
+    /// (a burst after a start or a rotation) wait for one fetch instead of each making one.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl CertCache {
@@ -320,6 +323,12 @@ impl CertCache {
             }
         }
         map.insert(url.to_string(), cert);
+    }
+
+    /// Waits for the right to fetch a certificate (one fetch at a time): the caller looks
+    /// the cache up again once it holds it.
+    pub async fn fetch_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.fetching.lock().await
     }
 
     /// Counts a fetch at `now` if fewer than [`FETCHES_PER_MINUTE`] were made in the

@@ -323,6 +323,33 @@ async fn made_up_certificate_ids_cannot_make_us_fetch_without_limit() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_deliveries_on_a_cold_cache_fetches_the_certificate_once() {
+    let sb = Sandbox::start(SandboxConfig::default()).unwrap();
+    let acq = Arc::new(instance(&sb, &[]));
+    let t = tx("shop-0000000000000009", 1990, false);
+    let order = query(
+        &redirect(acq.payment_request(&t, &ctx(&t)).await.unwrap()),
+        "token",
+    );
+    sb.approve(&order, bank_paypal::sandbox::Buyer::Pays)
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let mut tasks = Vec::new();
+    for _ in 0..3 * bank_paypal::webhook::cert::FETCHES_PER_MINUTE {
+        let (acq, n) = (acq.clone(), signed(&sb, "CHECKOUT.ORDER.APPROVED", &order));
+        tasks.push(tokio::spawn(
+            async move { acq.check(&n, now).await.map(|_| ()) },
+        ));
+    }
+    for t in tasks {
+        t.await
+            .unwrap()
+            .expect("every delivery verifies: one fetch served them all");
+    }
+    assert_eq!(sb.certificate_fetches(), 1);
+}
+
 #[tokio::test]
 async fn a_subscription_pays_first_then_renews_then_ends() {
     let sb = Sandbox::start(SandboxConfig::default()).unwrap();
