@@ -70,6 +70,39 @@ fn the_vector_verifies_at_its_transmission_time() {
     check(&v, &h, &v.webhook_id, &v.body, SIGNED_AT).expect("PayPal's signature verifies");
 }
 
+/// Every vector (PayPal's Node SDK's of 2015, its Java SDK's of 2017) verifies at its
+/// transmission time, chained to the bundled DigiCert roots, and not with another webhook
+/// id. The Java test mocked its certificate URL, so only the certificate is checked here.
+#[test]
+fn every_vector_verifies_at_its_transmission_time() {
+    let raw: Value = serde_json::from_str(include_str!("../fixtures/paypal-webhook-vectors.json"))
+        .expect("fixture");
+    let vectors = raw["webhook_vectors"].as_array().expect("vectors");
+    assert!(
+        vectors.len() >= 2,
+        "vectors from two independent implementations"
+    );
+    for v in vectors {
+        let get = |name: &str| v["headers"][name].as_str();
+        let h = WebhookHeaders::from_lookup(get).expect("header set");
+        let at = chrono::DateTime::parse_from_rfc3339(&h.transmission_time)
+            .expect("time")
+            .timestamp();
+        let body = v["body"].as_str().expect("body").as_bytes();
+        let webhook_id = v["webhook_id"].as_str().expect("id");
+        assert_eq!(h.signed_message(webhook_id, body), v["signed_message"]);
+        let cert = CertPolicy::paypal(Mode::Test)
+            .check_pem(
+                &h.cert_url,
+                v["cert_pem"].as_str().expect("pem").as_bytes(),
+                at,
+            )
+            .expect("PayPal's sandbox certificate, valid then");
+        webhook::verify_offline(&h, &cert, webhook_id, body, at).expect("verifies");
+        assert!(webhook::verify_offline(&h, &cert, "ANOTHERWEBHOOK12", body, at).is_err());
+    }
+}
+
 #[test]
 fn a_changed_byte_id_or_time_is_refused() {
     let v = vector();
