@@ -464,6 +464,17 @@ pub enum Outcome {
         /// Total refunded so far.
         total: Money,
     },
+    /// The provider refunded this amount, one refund among possibly several (PayPal's IPN
+    /// reports each refund, not the total). The notification's `event_id` must name the
+    /// refund, so that a repeated notice is not added twice.
+    RefundedAmount {
+        /// This refund's amount.
+        amount: Money,
+    },
+    /// A payment of the subscription whose first transaction is `reference`, when the
+    /// provider does not say whether it is the first (PayPal's `subscr_payment`): it pays
+    /// the first transaction while that is not paid, and is an instalment after.
+    SubscriptionPayment,
     /// An instalment of the subscription whose first transaction is `reference` was paid.
     InstalmentPaid,
     /// An instalment failed: the subscription should be ended (`resilier`).

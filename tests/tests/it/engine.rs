@@ -52,6 +52,14 @@ impl Acquirer for Scripted {
                     .unwrap(),
             },
             Some("instalment") => Outcome::InstalmentPaid,
+            Some("refund") => Outcome::RefundedAmount {
+                amount: Money::from_minor(
+                    n.field("refund").unwrap().parse().unwrap(),
+                    Currency::EUR,
+                )
+                .unwrap(),
+            },
+            Some("subscription_payment") => Outcome::SubscriptionPayment,
             Some("ended") => Outcome::SubscriptionEnded,
             _ => Outcome::Nothing,
         };
@@ -459,6 +467,157 @@ backend_test!(subscription_instalments, |b: Backend| async move {
     assert_eq!(hooks.count(HookName::Resilier), 1);
     ts.cleanup().await;
 });
+
+backend_test!(
+    refunds_notified_one_by_one_add_up_once_each,
+    |b: Backend| async move {
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let hooks = Arc::new(RecordingHooks::new());
+        let engine = scripted_engine(&ts, hooks.clone()).await;
+        let tx = eur(&engine, 3000, false).await;
+        let r = tx.reference.as_str();
+        let post = |fields: &[(&str, &str)]| {
+            let mut all = vec![("ref", r), ("sig", "good")];
+            all.extend_from_slice(fields);
+            scripted_post(&all)
+        };
+        engine
+            .handle_notification("psp", post(&[("outcome", "paid"), ("amount", "3000")]))
+            .await
+            .unwrap();
+        let first = post(&[("outcome", "refund"), ("refund", "1000"), ("event", "R1")]);
+        let r1 = engine
+            .handle_notification("psp", first.clone())
+            .await
+            .unwrap();
+        assert_eq!(r1.effect, Effect::PartiallyRefunded { total_minor: 1000 });
+        let again = engine.handle_notification("psp", first).await.unwrap();
+        assert_eq!(
+            again.effect,
+            Effect::Duplicate,
+            "the same refund is not added twice"
+        );
+        let r2 = engine
+            .handle_notification(
+                "psp",
+                post(&[("outcome", "refund"), ("refund", "1000"), ("event", "R2")]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            r2.effect,
+            Effect::PartiallyRefunded { total_minor: 2000 },
+            "a second refund of the same amount adds up"
+        );
+        let over = engine
+            .handle_notification(
+                "psp",
+                post(&[("outcome", "refund"), ("refund", "1500"), ("event", "R3")]),
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(over.effect, Effect::AmountMismatch { .. }),
+            "more than was paid: {over:?}"
+        );
+        let rest = engine
+            .handle_notification(
+                "psp",
+                post(&[("outcome", "refund"), ("refund", "1000"), ("event", "R4")]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            rest.effect,
+            Effect::Transitioned {
+                from: Status::Ok,
+                to: Status::Rembourse
+            }
+        );
+        engine.deliver_pending().await.unwrap();
+        assert_eq!(hooks.count(HookName::TraiterRemboursement), 3);
+        ts.cleanup().await;
+    }
+);
+
+backend_test!(
+    a_subscription_payment_pays_the_first_then_instalments,
+    |b: Backend| async move {
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let hooks = Arc::new(RecordingHooks::new());
+        let engine = scripted_engine(&ts, hooks.clone()).await;
+        let first = eur(&engine, 1500, true).await;
+        let r = first.reference.as_str();
+        let payment = |event: &'static str| {
+            scripted_post(&[
+                ("ref", r),
+                ("outcome", "subscription_payment"),
+                ("amount", "1500"),
+                ("sig", "good"),
+                ("event", event),
+                ("token", "I-SUB1"),
+            ])
+        };
+        let one = engine
+            .handle_notification("psp", payment("S1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            one.effect,
+            Effect::Transitioned {
+                from: Status::Commande,
+                to: Status::Ok
+            }
+        );
+        assert_eq!(
+            one.reference.as_deref(),
+            Some(r),
+            "the first payment pays the first transaction"
+        );
+        let again = engine
+            .handle_notification("psp", payment("S1"))
+            .await
+            .unwrap();
+        assert_eq!(again.effect, Effect::Duplicate);
+        let two = engine
+            .handle_notification("psp", payment("S2"))
+            .await
+            .unwrap();
+        assert_eq!(
+            two.effect,
+            Effect::Transitioned {
+                from: Status::Commande,
+                to: Status::Ok
+            }
+        );
+        let child = engine
+            .transaction(two.reference.as_deref().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            child.parent_reference.as_deref(),
+            Some(r),
+            "the second is an instalment"
+        );
+        engine.deliver_pending().await.unwrap();
+        assert_eq!(hooks.count(HookName::ActiverAbonnement), 1);
+        assert_eq!(hooks.count(HookName::RenouvelerAbonnement), 1);
+        assert_eq!(
+            engine
+                .transaction(r)
+                .await
+                .unwrap()
+                .subscription_id
+                .as_deref(),
+            Some("I-SUB1")
+        );
+        ts.cleanup().await;
+    }
+);
 
 backend_test!(staff_actions_and_stale_abandon, |b: Backend| async move {
     let Some(s) = Setup::new(b).await else { return };

@@ -93,6 +93,10 @@ pub(crate) struct Intent {
     /// A refund notified by the provider: the refunded total so far. Equal to the amount:
     /// `rembourse`.
     pub refund_total: Option<Money>,
+    /// A refund notified by the provider as its own amount (PayPal's IPN): added to what
+    /// was refunded under the row lock, then handled as `refund_total`. The notification's
+    /// event id (the refund's) keeps a repeated notice from adding twice.
+    pub refund_amount: Option<Money>,
     /// A step of a refund made by staff through the acquirer.
     pub staff_refund: Option<StaffRefund>,
     /// Extra hooks (subscription ones) when the change applies.

@@ -229,7 +229,10 @@ impl Engine {
         }
         let settles = matches!(
             v.outcome,
-            Outcome::Paid | Outcome::Waiting | Outcome::InstalmentPaid
+            Outcome::Paid
+                | Outcome::Waiting
+                | Outcome::InstalmentPaid
+                | Outcome::SubscriptionPayment
         );
         if settles && v.amount.is_none() {
             // An acquirer that cannot say how much was paid must not settle anything.
@@ -291,6 +294,22 @@ impl Engine {
             Outcome::Cancelled => intent.event = Some(Event::Abandon),
             Outcome::LateFailure => intent.event = Some(Event::LateFailure),
             Outcome::Refunded { total } => intent.refund_total = Some(*total),
+            Outcome::RefundedAmount { amount } => intent.refund_amount = Some(*amount),
+            Outcome::SubscriptionPayment => {
+                let Some(first) = self.store.transaction_by_reference(&reference).await? else {
+                    return self
+                        .unknown(instance, &record, &v.reference, &v.event_id, v.reply)
+                        .await;
+                };
+                if matches!(first.status, Status::Ok | Status::Rembourse) {
+                    return self
+                        .instalment(first, intent, true, v.amount, v.reply, prepared)
+                        .await;
+                }
+                // The first payment: settles the first transaction like `Paid`.
+                intent.event = Some(Event::Pay);
+                intent.check_amount = v.amount;
+            }
             Outcome::InstalmentPaid | Outcome::InstalmentFailed => {
                 let paid = v.outcome == Outcome::InstalmentPaid;
                 return match self.store.transaction_by_reference(&reference).await? {

@@ -35,6 +35,19 @@ fn decide(
     intent: &Intent,
     now: chrono::DateTime<chrono::Utc>,
 ) -> (Change, Committed) {
+    if let Some(amount) = intent.refund_amount {
+        let total = Money::from_minor(
+            tx.refunded.minor().saturating_add(amount.minor()),
+            amount.currency(),
+        )
+        .unwrap_or(amount);
+        let with_total = Intent {
+            refund_amount: None,
+            refund_total: Some(total),
+            ..intent.clone()
+        };
+        return decide(tx, &with_total, now);
+    }
     let change = Change {
         notification: intent.notification.clone(),
         ..Change::default()
