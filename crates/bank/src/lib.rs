@@ -15,7 +15,8 @@
 //! | `stripe`   | Stripe Checkout, webhooks, refunds, subscriptions |
 //! | `paybox`   | Paybox System, signed IPN, Paybox Direct         |
 //! | `paypal`   | PayPal Checkout, REST webhooks, refunds, subscriptions |
-//! | `sandbox`  | local emulators (terminal, Stripe, Paybox, PayPal) |
+//! | `paypal-ipn` | PayPal buttons (Buy Now, Donate, Subscribe), EWP, the IPN listener |
+//! | `sandbox`  | local emulators (terminal, Stripe, Paybox, PayPal, PayPal buttons) |
 //! | `full`     | all of the above                                 |
 
 #![forbid(unsafe_code)]
@@ -32,6 +33,8 @@ pub use bank_gratuit as gratuit;
 pub use bank_paybox as paybox;
 #[cfg(feature = "paypal")]
 pub use bank_paypal as paypal;
+#[cfg(feature = "paypal-ipn")]
+pub use bank_paypal_ipn as paypal_ipn;
 #[cfg(feature = "simu")]
 pub use bank_simu as simu;
 #[cfg(feature = "store")]
@@ -180,6 +183,8 @@ fn link_providers() {
     std::hint::black_box(bank_paybox::describe as fn() -> ProviderDescription);
     #[cfg(feature = "paypal")]
     std::hint::black_box(bank_paypal::describe as fn() -> ProviderDescription);
+    #[cfg(feature = "paypal-ipn")]
+    std::hint::black_box(bank_paypal_ipn::describe as fn() -> ProviderDescription);
 }
 
 /// The names of the providers compiled into this build.
