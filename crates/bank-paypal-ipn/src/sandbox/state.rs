@@ -179,15 +179,16 @@ impl State {
             }
         }
         all.append(&mut fields);
+        // The receiver is whoever the button named: an edited button pays its editor.
+        let business = get(button, "business").unwrap_or_default().to_string();
+        let receiver_id = if business.eq_ignore_ascii_case(super::SANDBOX_BUSINESS) {
+            super::SANDBOX_RECEIVER_ID.to_string()
+        } else {
+            "OTHERACCOUNT1".to_string()
+        };
         all.extend([
-            (
-                "receiver_email".to_string(),
-                super::SANDBOX_BUSINESS.to_string(),
-            ),
-            (
-                "receiver_id".to_string(),
-                super::SANDBOX_RECEIVER_ID.to_string(),
-            ),
+            ("receiver_email".to_string(), business),
+            ("receiver_id".to_string(), receiver_id),
             ("payer_email".into(), "buyer@example.com".into()),
             ("first_name".into(), "Jörg".into()),
             ("test_ipn".into(), "1".into()),
