@@ -41,7 +41,8 @@ fn unit(i: Interval) -> &'static str {
 /// The button's fields, in order (the plaintext of an encrypted button).
 ///
 /// # Errors
-/// [`IpnError::Amount`] for an amount PayPal does not take.
+/// [`IpnError::Amount`] for an amount PayPal does not take; [`IpnError::Config`] for a
+/// recurring transaction without a schedule.
 pub fn fields(
     tx: &Transaction,
     ctx: &PaymentContext,
@@ -60,7 +61,19 @@ pub fn fields(
     };
     let mut f: Vec<(String, String)> = Vec::new();
     let mut push = |k: &str, v: String| f.push((k.to_string(), v));
-    let recurring = tx.recurring.then_some(ctx.echeance.as_ref()).flatten();
+    let recurring = match (tx.recurring, ctx.echeance.as_ref()) {
+        (true, None) => {
+            return Err(IpnError::Config {
+                option: "button",
+                reason: format!(
+                    "transaction {} is recurring but decrire_echeance gave no schedule",
+                    tx.reference
+                ),
+            })
+        }
+        (true, Some(e)) => Some(e),
+        (false, _) => None,
+    };
     match (recurring, s.kind) {
         (Some(e), _) => {
             push("cmd", "_xclick-subscriptions".into());

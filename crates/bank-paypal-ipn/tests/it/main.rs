@@ -1,4 +1,5 @@
 //! The integration tests of bank-paypal-ipn: one binary, one module per subject.
 
+mod decode;
 #[cfg(feature = "conformance")]
 mod listener;
