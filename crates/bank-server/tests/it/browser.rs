@@ -47,6 +47,15 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
     let stripe = bank::stripe::sandbox::Sandbox::spawn(Default::default()).unwrap();
     let paybox = bank::paybox::sandbox::Sandbox::spawn(Default::default()).unwrap();
     let paypal = bank::paypal::sandbox::Sandbox::spawn(Default::default()).unwrap();
+    // PayPal buttons as the demo has them: encrypted, plain ones blocked, IPNs sent.
+    let buttons =
+        bank::paypal_ipn::sandbox::Sandbox::spawn(bank::paypal_ipn::sandbox::SandboxConfig {
+            block_plain: true,
+            ..Default::default()
+        })
+        .unwrap();
+    let mut button_options = buttons.ewp_options().unwrap();
+    button_options.push(("button".into(), "donate".into()));
     let mut text = format!(
         "[installation]\nid = \"web\"\nsecret = \"browser-secret-0123456789\"\nbase_url = \"{base}\"\n\
          [[instance]]\nid = \"simu\"\nprovider = \"simu\"\norder = 1\n\
@@ -60,6 +69,7 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
         ("stripe", 5, stripe.instance_options()),
         ("paybox", 6, paybox_options),
         ("paypal", 7, paypal.instance_options()),
+        ("paypal-ipn", 8, button_options),
     ] {
         text.push_str(&format!(
             "[[instance]]\nid = \"{id}\"\nprovider = \"{id}\"\norder = {order}\n[instance.options]\n"
@@ -78,7 +88,7 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
         Engine::open(
             store,
             registry,
-            Arc::new(bank_core::NoHooks),
+            Arc::new(MonthlyFiver),
             &config.installation,
             config.engine.clone(),
         )
@@ -101,11 +111,18 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
     // Two transactions through the JSON API.
     let http = reqwest::Client::new();
     let mut refs = Vec::new();
-    for amount in ["25.00", "40.00", "12.00", "18.00"] {
+    for (amount, recurring) in [
+        ("25.00", false),
+        ("40.00", false),
+        ("12.00", false),
+        ("18.00", false),
+        ("15.00", false),
+        ("20.00", true),
+    ] {
         let r: serde_json::Value = http
             .post(format!("{base}/api/transactions"))
             .bearer_auth(TOKEN)
-            .json(&serde_json::json!({ "amount": amount, "force": true }))
+            .json(&serde_json::json!({ "amount": amount, "force": true, "recurring": recurring }))
             .send()
             .await
             .unwrap()
@@ -171,14 +188,15 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
         "/bank/stripe/choose".to_string(),
         paybox.system_url(),
         "/bank/paypal/choose".to_string(),
+        format!("{}/cgi-bin/webscr", buttons.base_url()),
     ] {
         assert!(page.contains(&action), "{action} is not offered");
     }
     let sections = c.find_all(Locator::Css("main section")).await.unwrap();
     assert_eq!(
         sections.len(),
-        6,
-        "simu, cheque, transfer, Stripe, Paybox, PayPal"
+        7,
+        "simu, cheque, transfer, Stripe, Paybox, PayPal, PayPal buttons"
     );
     shot("0-every-choice").await;
     let created = || {
@@ -253,6 +271,53 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
         engine.transaction(&refs[3]).await.unwrap().status,
         Status::Ok,
         "captured by the server on the payer's return"
+    );
+
+    // Payers 5 and 6: a donation and a subscription with encrypted PayPal buttons. PayPal
+    // sends the IPN to the listener, which posts it back before settling.
+    for (i, label, shot_name) in [
+        (4usize, "Donate with PayPal", "0-paypal-donation-paid"),
+        (5, "Subscribe with PayPal", "0-paypal-subscription-paid"),
+    ] {
+        c.goto(&format!("{base}/pay/{}", refs[i])).await.unwrap();
+        c.find(Locator::XPath(&format!("//button[contains(., '{label}')]")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::XPath("//button[contains(., 'Pay Now')]"))
+            .await
+            .unwrap();
+        c.find(Locator::XPath("//button[contains(., 'Pay Now')]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while engine.transaction(&refs[i]).await.unwrap().status != Status::Ok {
+            assert!(Instant::now() < deadline, "the IPN did not settle {label}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        c.goto(&format!("{base}/bank/paypal-ipn/retour?ref={}", refs[i]))
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::XPath("//h1[contains(., 'Payment received')]"))
+            .await
+            .unwrap();
+        shot(shot_name).await;
+    }
+    assert!(
+        engine
+            .transaction(&refs[5])
+            .await
+            .unwrap()
+            .subscription_id
+            .is_some(),
+        "the subscription is kept on its first transaction"
     );
 
     // Payer 1: the simulation, success.
@@ -344,6 +409,20 @@ async fn pay_by_simulation_and_cheque_then_staff_marks_the_cheque_received() {
         engine.transaction(&refs[1]).await.unwrap().status,
         Status::Ok
     );
+}
+
+/// A host whose recurring payments are 5.00 a month.
+struct MonthlyFiver;
+
+#[bank_core::async_trait]
+impl bank_core::Hooks for MonthlyFiver {
+    async fn decrire_echeance(&self, tx: &bank_core::Transaction) -> Option<bank_core::Echeance> {
+        Some(bank_core::Echeance {
+            amount: bank_core::Money::from_minor(500, tx.amount.currency()).ok()?,
+            interval: bank_core::Interval::Month,
+            count: None,
+        })
+    }
 }
 
 fn which(bin: &str) -> Result<PathBuf, ()> {
