@@ -3,3 +3,4 @@
 mod decode;
 #[cfg(feature = "conformance")]
 mod listener;
+mod rest_refund;
