@@ -603,9 +603,56 @@ backend_test!(
             Some(r),
             "the second is an instalment"
         );
+        let replay = engine
+            .handle_notification("psp", payment("S1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            replay.effect,
+            Effect::Duplicate,
+            "the first payment again, once settled: no instalment"
+        );
+
+        // Two payments of a new subscription at the same moment: one pays the first
+        // transaction, the other is an instalment (decided under the row lock).
+        let other = eur(&engine, 1500, true).await;
+        let o = other.reference.clone();
+        let at_once = |event: &'static str| {
+            let o = o.clone();
+            let engine = &engine;
+            async move {
+                engine
+                    .handle_notification(
+                        "psp",
+                        scripted_post(&[
+                            ("ref", o.as_str()),
+                            ("outcome", "subscription_payment"),
+                            ("amount", "1500"),
+                            ("sig", "good"),
+                            ("event", event),
+                        ]),
+                    )
+                    .await
+                    .unwrap()
+            }
+        };
+        let (a, b) = tokio::join!(at_once("T1"), at_once("T2"));
+        let mut refs = vec![a.reference.unwrap(), b.reference.unwrap()];
+        refs.sort();
+        refs.dedup();
+        assert_eq!(
+            refs.len(),
+            2,
+            "one paid the first transaction, one made an instalment"
+        );
+        assert!(refs.contains(&o));
+        for rf in &refs {
+            assert_eq!(engine.transaction(rf).await.unwrap().status, Status::Ok);
+        }
         engine.deliver_pending().await.unwrap();
-        assert_eq!(hooks.count(HookName::ActiverAbonnement), 1);
-        assert_eq!(hooks.count(HookName::RenouvelerAbonnement), 1);
+        // Each subscription: activated by its first payment, renewed by its second.
+        assert_eq!(hooks.count(HookName::ActiverAbonnement), 2);
+        assert_eq!(hooks.count(HookName::RenouvelerAbonnement), 2);
         assert_eq!(
             engine
                 .transaction(r)

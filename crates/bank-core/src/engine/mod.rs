@@ -97,6 +97,10 @@ pub(crate) struct Intent {
     /// was refunded under the row lock, then handled as `refund_total`. The notification's
     /// event id (the refund's) keeps a repeated notice from adding twice.
     pub refund_amount: Option<Money>,
+    /// A subscription's payment tried on its first transaction: when that is settled
+    /// already (as read under the row lock), nothing is written and the caller makes an
+    /// instalment of it instead.
+    pub first_payment_only: bool,
     /// A step of a refund made by staff through the acquirer.
     pub staff_refund: Option<StaffRefund>,
     /// Extra hooks (subscription ones) when the change applies.
@@ -144,6 +148,8 @@ pub(crate) enum Committed {
     Duplicate,
     /// No such transaction: nothing written.
     NotFound,
+    /// A first payment only, and the transaction is settled already: nothing written.
+    AlreadySettled,
 }
 
 impl Engine {

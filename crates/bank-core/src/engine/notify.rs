@@ -296,19 +296,27 @@ impl Engine {
             Outcome::Refunded { total } => intent.refund_total = Some(*total),
             Outcome::RefundedAmount { amount } => intent.refund_amount = Some(*amount),
             Outcome::SubscriptionPayment => {
-                let Some(first) = self.store.transaction_by_reference(&reference).await? else {
-                    return self
-                        .unknown(instance, &record, &v.reference, &v.event_id, v.reply)
-                        .await;
-                };
-                if matches!(first.status, Status::Ok | Status::Rembourse) {
-                    return self
-                        .instalment(first, intent, true, v.amount, v.reply, prepared)
-                        .await;
-                }
-                // The first payment: settles the first transaction like `Paid`.
+                // The first payment while the first transaction is unsettled, decided
+                // under its row lock (two payments at once cannot both take it); an
+                // instalment otherwise.
+                let as_instalment = intent.clone();
                 intent.event = Some(Event::Pay);
                 intent.check_amount = v.amount;
+                intent.first_payment_only = true;
+                let (committed, tx) = self
+                    .commit(TxKey::Reference(reference.clone()), &intent)
+                    .await?;
+                return match (committed, tx) {
+                    (Committed::NotFound, _) => {
+                        self.unknown(instance, &record, &v.reference, &v.event_id, v.reply)
+                            .await
+                    }
+                    (Committed::AlreadySettled, Some(first)) => {
+                        self.instalment(first, as_instalment, true, v.amount, v.reply, prepared)
+                            .await
+                    }
+                    (committed, tx) => self.finish(committed, tx, &reference, v.reply).await,
+                };
             }
             Outcome::InstalmentPaid | Outcome::InstalmentFailed => {
                 let paid = v.outcome == Outcome::InstalmentPaid;
@@ -464,9 +472,10 @@ pub(super) fn effect_of(c: &Committed, tx: &Transaction) -> Effect {
             total_minor: *total,
         },
         // Staff refund steps never come from a notification.
-        Committed::NoOp | Committed::Reserved | Committed::RefundRefused { .. } => {
-            Effect::NoOp { status: tx.status }
-        }
+        Committed::NoOp
+        | Committed::Reserved
+        | Committed::RefundRefused { .. }
+        | Committed::AlreadySettled => Effect::NoOp { status: tx.status },
         Committed::Forbidden => Effect::Forbidden { status: tx.status },
         Committed::Duplicate => Effect::Duplicate,
         Committed::DoublePayment => Effect::DoublePayment,

@@ -19,6 +19,9 @@ pub(super) fn plan(
     intent: &Intent,
     now: chrono::DateTime<chrono::Utc>,
 ) -> (Change, Committed) {
+    if intent.first_payment_only && matches!(tx.status, Status::Ok | Status::Rembourse) {
+        return (Change::default(), Committed::AlreadySettled);
+    }
     let (change, committed) = decide(tx, intent, now);
     let unchanged = matches!(
         committed,
