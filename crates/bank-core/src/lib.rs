@@ -31,6 +31,7 @@ pub mod money;
 pub mod outbound;
 pub mod own_form;
 pub mod registry;
+pub mod sandbox_host;
 pub mod signer;
 pub mod status;
 pub mod store;

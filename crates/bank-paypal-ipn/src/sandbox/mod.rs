@@ -16,7 +16,6 @@ mod routes;
 pub mod state;
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -186,8 +185,6 @@ impl Inner {
 #[derive(Debug)]
 pub struct Sandbox;
 
-type Server = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-
 fn sandbox_err(e: impl fmt::Display) -> IpnError {
     IpnError::Sandbox {
         reason: e.to_string(),
@@ -195,23 +192,22 @@ fn sandbox_err(e: impl fmt::Display) -> IpnError {
 }
 
 fn serve(
+    std: std::net::TcpListener,
     config: SandboxConfig,
-    stop: tokio::sync::oneshot::Receiver<()>,
-) -> Result<((Arc<Inner>, SocketAddr), Server), IpnError> {
-    let std = std::net::TcpListener::bind("127.0.0.1:0").map_err(sandbox_err)?;
-    std.set_nonblocking(true).map_err(sandbox_err)?;
-    let addr = std.local_addr().map_err(sandbox_err)?;
-    let listener = tokio::net::TcpListener::from_std(std).map_err(sandbox_err)?;
+    stop: bank_core::sandbox_host::StopSignal,
+) -> Result<(Arc<Inner>, bank_core::sandbox_host::Serve), String> {
+    let addr = std.local_addr().map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::from_std(std).map_err(|e| e.to_string())?;
     let base = format!("http://{addr}");
     let inner = Arc::new(Inner {
         state: Mutex::new(State::new(base.clone())),
         config,
-        paypal: KeyPair::generate("bank sandbox PayPal (not PayPal)")?,
+        paypal: KeyPair::generate("bank sandbox PayPal (not PayPal)").map_err(|e| e.to_string())?,
         merchant_certs: Mutex::new(Vec::new()),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
-            .map_err(sandbox_err)?,
+            .map_err(|e| e.to_string())?,
         rt: tokio::runtime::Handle::current(),
         base,
     });
@@ -223,7 +219,7 @@ fn serve(
             })
             .await;
     });
-    Ok(((inner, addr), server))
+    Ok((inner, server))
 }
 
 impl Sandbox {
@@ -232,40 +228,12 @@ impl Sandbox {
     /// # Errors
     /// [`IpnError::Sandbox`].
     pub fn start(config: SandboxConfig) -> Result<SandboxHandle, IpnError> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name("paypal-ipn-sandbox".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = tx.send(Err(e.to_string()));
-                        return;
-                    }
-                };
-                rt.block_on(async move {
-                    match serve(config, stop_rx) {
-                        Ok((h, server)) => {
-                            let _ = tx.send(Ok(h));
-                            server.await;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(e.to_string()));
-                        }
-                    }
-                });
-            })
-            .map_err(sandbox_err)?;
-        let (inner, addr) = rx.recv().map_err(sandbox_err)?.map_err(sandbox_err)?;
-        Ok(SandboxHandle {
-            inner,
-            addr,
-            stop: Some(stop_tx),
-        })
+        let (inner, hosted) = bank_core::sandbox_host::on_own_thread(
+            "paypal-ipn-sandbox",
+            Box::new(move |l, stop| serve(l, config, stop)),
+        )
+        .map_err(sandbox_err)?;
+        Ok(SandboxHandle { inner, hosted })
     }
 
     /// Starts a sandbox on the current tokio runtime (`bank serve`).
@@ -273,39 +241,26 @@ impl Sandbox {
     /// # Errors
     /// [`IpnError::Sandbox`] outside a runtime.
     pub fn spawn(config: SandboxConfig) -> Result<SandboxHandle, IpnError> {
-        let rt = tokio::runtime::Handle::try_current().map_err(sandbox_err)?;
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let _guard = rt.enter();
-        let ((inner, addr), server) = serve(config, stop_rx)?;
-        rt.spawn(server);
-        Ok(SandboxHandle {
-            inner,
-            addr,
-            stop: Some(stop_tx),
-        })
+        let (inner, hosted) =
+            bank_core::sandbox_host::on_current_runtime(Box::new(move |l, stop| {
+                serve(l, config, stop)
+            }))
+            .map_err(sandbox_err)?;
+        Ok(SandboxHandle { inner, hosted })
     }
 }
 
 /// A running sandbox.
 pub struct SandboxHandle {
     inner: Arc<Inner>,
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    hosted: bank_core::sandbox_host::Hosted,
 }
 
 impl fmt::Debug for SandboxHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SandboxHandle")
-            .field("addr", &self.addr)
+            .field("addr", &self.hosted.addr())
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for SandboxHandle {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
     }
 }
 

@@ -27,7 +27,6 @@ pub mod state;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -272,7 +271,7 @@ fn uuid_like() -> String {
 #[derive(Debug)]
 pub struct Sandbox;
 
-type Server = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+type Server = bank_core::sandbox_host::Serve;
 
 fn sandbox_err(e: impl fmt::Display) -> PayPalError {
     PayPalError::Sandbox {
@@ -280,18 +279,11 @@ fn sandbox_err(e: impl fmt::Display) -> PayPalError {
     }
 }
 
-fn bind() -> Result<std::net::TcpListener, PayPalError> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| sandbox_err(format!("cannot listen on 127.0.0.1: {e}")))?;
-    l.set_nonblocking(true).map_err(sandbox_err)?;
-    Ok(l)
-}
-
 fn serve(
     listener: std::net::TcpListener,
     config: SandboxConfig,
-    stop: tokio::sync::oneshot::Receiver<()>,
-) -> Result<((Arc<Inner>, SocketAddr), Server), PayPalError> {
+    stop: bank_core::sandbox_host::StopSignal,
+) -> Result<(Arc<Inner>, Server), PayPalError> {
     let addr = listener.local_addr().map_err(sandbox_err)?;
     let listener = tokio::net::TcpListener::from_std(listener).map_err(sandbox_err)?;
     let http = reqwest::Client::builder()
@@ -326,51 +318,23 @@ fn serve(
             tracing::error!(error = %e, "paypal sandbox stopped");
         }
     });
-    Ok(((inner, addr), server))
+    Ok((inner, server))
 }
 
 impl Sandbox {
-    /// Starts a sandbox on 127.0.0.1 (an ephemeral port) on its own thread and runtime.
+    /// Starts a sandbox on 127.0.0.1 (an ephemeral port) on its own thread and runtime:
+    /// usable from a plain `#[test]`, a `#[tokio::test]` or a synchronous `options()`,
+    /// and it outlives the runtime of the caller.
     ///
     /// # Errors
     /// [`PayPalError::Sandbox`] when it cannot listen.
     pub fn start(config: SandboxConfig) -> Result<SandboxHandle, PayPalError> {
-        let listener = bind()?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("paypal-sandbox".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = tx.send(Err(e.to_string()));
-                        return;
-                    }
-                };
-                rt.block_on(async move {
-                    match serve(listener, config, stop_rx) {
-                        Ok((handle, server)) => {
-                            let _ = tx.send(Ok(handle));
-                            server.await;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(e.to_string()));
-                        }
-                    }
-                });
-            })
-            .map_err(sandbox_err)?;
-        let (inner, addr) = rx.recv().map_err(sandbox_err)?.map_err(sandbox_err)?;
-        Ok(SandboxHandle {
-            inner,
-            addr,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        })
+        let (inner, hosted) = bank_core::sandbox_host::on_own_thread(
+            "paypal-sandbox",
+            Box::new(move |l, stop| serve(l, config, stop).map_err(|e| e.to_string())),
+        )
+        .map_err(sandbox_err)?;
+        Ok(SandboxHandle { inner, hosted })
     }
 
     /// Starts a sandbox on the current tokio runtime (`bank serve`).
@@ -378,42 +342,26 @@ impl Sandbox {
     /// # Errors
     /// [`PayPalError::Sandbox`] outside a runtime or when it cannot listen.
     pub fn spawn(config: SandboxConfig) -> Result<SandboxHandle, PayPalError> {
-        let rt = tokio::runtime::Handle::try_current().map_err(sandbox_err)?;
-        let listener = bind()?;
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let _guard = rt.enter();
-        let ((inner, addr), server) = serve(listener, config, stop_rx)?;
-        rt.spawn(server);
-        Ok(SandboxHandle {
-            inner,
-            addr,
-            stop: Some(stop_tx),
-            thread: None,
-        })
+        let (inner, hosted) =
+            bank_core::sandbox_host::on_current_runtime(Box::new(move |l, stop| {
+                serve(l, config, stop).map_err(|e| e.to_string())
+            }))
+            .map_err(sandbox_err)?;
+        Ok(SandboxHandle { inner, hosted })
     }
 }
 
 /// A running sandbox.
 pub struct SandboxHandle {
     inner: Arc<Inner>,
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    hosted: bank_core::sandbox_host::Hosted,
 }
 
 impl fmt::Debug for SandboxHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SandboxHandle")
-            .field("addr", &self.addr)
+            .field("addr", &self.hosted.addr())
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for SandboxHandle {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
     }
 }
 
@@ -589,13 +537,8 @@ impl SandboxHandle {
     }
 
     /// Stops the server (and its thread, when it has one).
-    pub fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    pub fn shutdown(self) {
+        self.hosted.shutdown();
     }
 }
 

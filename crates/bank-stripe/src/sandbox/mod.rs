@@ -174,49 +174,12 @@ impl Sandbox {
     /// # Errors
     /// [`StripeError::Sandbox`] when it cannot listen.
     pub fn start(config: SandboxConfig) -> Result<SandboxHandle, StripeError> {
-        let listener = bind()?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("stripe-sandbox".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = tx.send(Err(e.to_string()));
-                        return;
-                    }
-                };
-                rt.block_on(async move {
-                    match serve(listener, config, stop_rx) {
-                        Ok((handle, server)) => {
-                            let _ = tx.send(Ok(handle));
-                            server.await;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(e.to_string()));
-                        }
-                    }
-                });
-            })
-            .map_err(|e| StripeError::Sandbox {
-                reason: e.to_string(),
-            })?;
-        let (inner, addr) = rx
-            .recv()
-            .map_err(|e| StripeError::Sandbox {
-                reason: e.to_string(),
-            })?
-            .map_err(|reason| StripeError::Sandbox { reason })?;
-        Ok(SandboxHandle {
-            inner,
-            addr,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        })
+        let (inner, hosted) = bank_core::sandbox_host::on_own_thread(
+            "stripe-sandbox",
+            Box::new(move |l, stop| serve(l, config, stop).map_err(|e| e.to_string())),
+        )
+        .map_err(|reason| StripeError::Sandbox { reason })?;
+        Ok(SandboxHandle { inner, hosted })
     }
 
     /// Starts a sandbox on the current tokio runtime (`bank serve`): the port is bound
@@ -226,41 +189,23 @@ impl Sandbox {
     /// # Errors
     /// [`StripeError::Sandbox`] outside a runtime or when it cannot listen.
     pub fn spawn(config: SandboxConfig) -> Result<SandboxHandle, StripeError> {
-        let rt = tokio::runtime::Handle::try_current().map_err(|e| StripeError::Sandbox {
-            reason: e.to_string(),
-        })?;
-        let listener = bind()?;
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let _guard = rt.enter();
-        let ((inner, addr), server) = serve(listener, config, stop_rx)?;
-        rt.spawn(server);
-        Ok(SandboxHandle {
-            inner,
-            addr,
-            stop: Some(stop_tx),
-            thread: None,
-        })
+        let (inner, hosted) =
+            bank_core::sandbox_host::on_current_runtime(Box::new(move |l, stop| {
+                serve(l, config, stop).map_err(|e| e.to_string())
+            }))
+            .map_err(|reason| StripeError::Sandbox { reason })?;
+        Ok(SandboxHandle { inner, hosted })
     }
 }
 
-fn bind() -> Result<std::net::TcpListener, StripeError> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| StripeError::Sandbox {
-        reason: format!("cannot listen on 127.0.0.1: {e}"),
-    })?;
-    l.set_nonblocking(true).map_err(|e| StripeError::Sandbox {
-        reason: e.to_string(),
-    })?;
-    Ok(l)
-}
-
-type Server = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+type Server = bank_core::sandbox_host::Serve;
 
 /// Builds the server on the current runtime (must be called inside it).
 fn serve(
     listener: std::net::TcpListener,
     config: SandboxConfig,
-    stop: tokio::sync::oneshot::Receiver<()>,
-) -> Result<((Arc<Inner>, SocketAddr), Server), StripeError> {
+    stop: bank_core::sandbox_host::StopSignal,
+) -> Result<(Arc<Inner>, Server), StripeError> {
     let err = |e: std::io::Error| StripeError::Sandbox {
         reason: e.to_string(),
     };
@@ -290,42 +235,32 @@ fn serve(
             tracing::error!(error = %e, "stripe sandbox stopped");
         }
     });
-    Ok(((inner, addr), server))
+    Ok((inner, server))
 }
 
 /// A running sandbox.
 pub struct SandboxHandle {
     inner: Arc<Inner>,
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    hosted: bank_core::sandbox_host::Hosted,
 }
 
 impl fmt::Debug for SandboxHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SandboxHandle")
-            .field("addr", &self.addr)
+            .field("addr", &self.hosted.addr())
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for SandboxHandle {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
     }
 }
 
 impl SandboxHandle {
     /// `http://127.0.0.1:<port>`: the `api_base` option.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.hosted.addr())
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.hosted.addr()
     }
 
     /// The options of an instance using this sandbox (`secret_key`, `webhook_secrets`,
@@ -468,13 +403,8 @@ impl SandboxHandle {
     }
 
     /// Stops the server (and its thread, when it has one).
-    pub fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    pub fn shutdown(self) {
+        self.hosted.shutdown();
     }
 }
 
