@@ -233,7 +233,11 @@ impl Sandbox {
             Box::new(move |l, stop| serve(l, config, stop)),
         )
         .map_err(sandbox_err)?;
-        Ok(SandboxHandle { inner, hosted })
+        Ok(SandboxHandle {
+            inner,
+            hosted,
+            demo: std::sync::OnceLock::new(),
+        })
     }
 
     /// Starts a sandbox on the current tokio runtime (`bank serve`).
@@ -246,7 +250,11 @@ impl Sandbox {
                 serve(l, config, stop)
             }))
             .map_err(sandbox_err)?;
-        Ok(SandboxHandle { inner, hosted })
+        Ok(SandboxHandle {
+            inner,
+            hosted,
+            demo: std::sync::OnceLock::new(),
+        })
     }
 }
 
@@ -254,6 +262,8 @@ impl Sandbox {
 pub struct SandboxHandle {
     inner: Arc<Inner>,
     hosted: bank_core::sandbox_host::Hosted,
+    /// The demo's encrypted-button options, made once (a key and an uploaded certificate).
+    demo: std::sync::OnceLock<Vec<(String, String)>>,
 }
 
 impl fmt::Debug for SandboxHandle {
@@ -417,9 +427,14 @@ impl bank_core::Sandbox for SandboxHandle {
     }
 
     fn instance_options(&self) -> Vec<(String, String)> {
-        // The demo uses encrypted buttons, as every merchant should.
-        self.ewp_options()
-            .unwrap_or_else(|_| SandboxHandle::instance_options(self))
+        // The demo uses encrypted buttons, as every merchant should: one key and one
+        // uploaded certificate, however often it is asked.
+        self.demo
+            .get_or_init(|| {
+                self.ewp_options()
+                    .unwrap_or_else(|_| SandboxHandle::instance_options(self))
+            })
+            .clone()
     }
 }
 
