@@ -496,6 +496,11 @@ pub struct Verified {
     pub outcome: Outcome,
     /// The amount the provider says was paid, checked against the transaction.
     pub amount: Option<Money>,
+    /// The payer chose the amount (a donation button without an amount): the transaction's
+    /// amount is the least accepted, in its currency, and a payment settles it at the amount
+    /// paid. Only an acquirer set up for it says so, never a field of the message.
+    #[serde(default)]
+    pub amount_chosen_by_payer: bool,
     /// Provider authorisation or transaction number.
     pub authorisation: Option<String>,
     /// Provider subscription or card token.
@@ -521,6 +526,7 @@ impl Verified {
             installation: None,
             outcome,
             amount: None,
+            amount_chosen_by_payer: false,
             authorisation: None,
             subscription_id: None,
             error_code: None,

@@ -136,6 +136,8 @@ pub struct Patch {
     pub refund_pending_minor: Option<i64>,
     /// Time of payment.
     pub paid_at: Option<DateTime<Utc>>,
+    /// New amount, minor units, same currency: the amount a payer chose (a donation).
+    pub amount_minor: Option<i64>,
 }
 
 impl Patch {

@@ -39,6 +39,9 @@ pub fn describe() -> ProviderDescription {
             Parameter::text("button", "buy_now (Buy Now) or donate (Donate); recurring transactions get a Subscribe button")
                 .kind(ParamKind::Choice(&["buy_now", "donate"]))
                 .default_value("buy_now"),
+            Parameter::text("donation_amount", "Donate buttons: fixed (the transaction's amount) or payer (the donor types it at PayPal; the transaction's amount is the least accepted)")
+                .kind(ParamKind::Choice(&["fixed", "payer"]))
+                .default_value("fixed"),
             Parameter::text("item_name", "What the payer sees at PayPal (default: Payment <reference>)").optional(),
             Parameter::text("form_url", "Where buttons post (default: PayPal's, by mode)").kind(ParamKind::Url).optional(),
             Parameter::text("verify_url", "Where IPNs are posted back (default: PayPal's ipnpb host, by mode)").kind(ParamKind::Url).optional(),
@@ -106,10 +109,29 @@ impl PayPalIpn {
             .filter(|b| !b.is_empty())
             .ok_or_else(|| cfg("business", "missing"))?
             .to_string();
-        let kind = match options.get("button").unwrap_or("buy_now") {
-            "buy_now" => Kind::BuyNow,
-            "donate" => Kind::Donate,
-            other => return Err(cfg("button", format!("{other:?}: buy_now or donate"))),
+        let kind = match (
+            options.get("button").unwrap_or("buy_now"),
+            options.get("donation_amount").unwrap_or("fixed"),
+        ) {
+            ("buy_now", "fixed") => Kind::BuyNow,
+            ("donate", "fixed") => Kind::Donate,
+            ("donate", "payer") => Kind::DonatePayerAmount,
+            ("buy_now", "payer") => {
+                return Err(cfg(
+                    "donation_amount",
+                    "a payer-chosen amount needs button = \"donate\"",
+                ))
+            }
+            (_, "fixed" | "payer") => {
+                return Err(cfg(
+                    "button",
+                    format!(
+                        "{:?}: buy_now or donate",
+                        options.get("button").unwrap_or("")
+                    ),
+                ))
+            }
+            (_, other) => return Err(cfg("donation_amount", format!("{other:?}: fixed or payer"))),
         };
         let url = |name: &'static str, default: &str| -> Result<String, IpnError> {
             let u = options.get(name).unwrap_or(default).to_string();
@@ -321,8 +343,14 @@ impl PayPalIpn {
                 v.amount = None
             }
             _ => match status {
-                "Completed" => v.outcome = Outcome::Paid,
-                "Pending" => fail(&mut v, Outcome::Waiting, "payment pending"),
+                "Completed" => {
+                    v.outcome = Outcome::Paid;
+                    v.amount_chosen_by_payer = self.button.kind == Kind::DonatePayerAmount;
+                }
+                "Pending" => {
+                    fail(&mut v, Outcome::Waiting, "payment pending");
+                    v.amount_chosen_by_payer = self.button.kind == Kind::DonatePayerAmount;
+                }
                 "Denied" | "Failed" | "Expired" | "Voided" => fail(
                     &mut v,
                     Outcome::Failed,

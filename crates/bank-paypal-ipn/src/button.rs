@@ -16,8 +16,11 @@ use crate::error::IpnError;
 pub enum Kind {
     /// `_xclick`.
     BuyNow,
-    /// `_donations`.
+    /// `_donations` for the transaction's amount.
     Donate,
+    /// `_donations` without an amount: the donor types it at PayPal. The transaction's
+    /// amount is the least accepted; the payment settles it at the amount given.
+    DonatePayerAmount,
 }
 
 /// What a button needs besides the transaction.
@@ -86,6 +89,11 @@ pub fn fields(
         (None, Kind::Donate) => {
             push("cmd", "_donations".into());
             push("amount", value(tx.amount)?);
+        }
+        (None, Kind::DonatePayerAmount) => {
+            // Checked even though not sent: PayPal must take the currency.
+            value(tx.amount)?;
+            push("cmd", "_donations".into());
         }
     }
     push("business", s.business.clone());
@@ -279,7 +287,7 @@ pub fn form(
         fields,
         submit_label: match (tx.recurring, s.kind) {
             (true, _) => "Subscribe with PayPal".into(),
-            (false, Kind::Donate) => "Donate with PayPal".into(),
+            (false, Kind::Donate | Kind::DonatePayerAmount) => "Donate with PayPal".into(),
             (false, Kind::BuyNow) => "Pay with PayPal".into(),
         },
         auto_submit: false,

@@ -28,14 +28,23 @@ pub fn sandbox() -> &'static SandboxHandle {
 
 /// The driver.
 #[derive(Debug, Default)]
-pub struct PayPalIpnDriver;
+pub struct PayPalIpnDriver {
+    extra_options: Vec<(&'static str, String)>,
+}
 
 /// The driver.
 pub fn driver() -> PayPalIpnDriver {
-    PayPalIpnDriver
+    PayPalIpnDriver::default()
 }
 
 impl PayPalIpnDriver {
+    /// The driver of an instance with `options` besides the sandbox's (a Donate button).
+    pub fn with_options(options: &[(&'static str, &str)]) -> Self {
+        PayPalIpnDriver {
+            extra_options: options.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        }
+    }
+
     /// The button the acquirer under test builds for `tx`, taken by the sandbox: the
     /// checkout id.
     ///
@@ -90,6 +99,7 @@ impl Driver for PayPalIpnDriver {
                 };
                 Some((k, v))
             })
+            .chain(self.extra_options.iter().cloned())
             .collect()
     }
 

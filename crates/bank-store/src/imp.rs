@@ -540,7 +540,8 @@ macro_rules! store_impl {
                              error_code = CASE WHEN $6 THEN NULL ELSE COALESCE($7, error_code) END, \
                              error_message = CASE WHEN $6 THEN NULL ELSE COALESCE($8, error_message) END, \
                              refunded_minor = COALESCE($9, refunded_minor), paid_ms = COALESCE($10, paid_ms), \
-                             refund_pending_minor = COALESCE($13, refund_pending_minor) \
+                             refund_pending_minor = COALESCE($13, refund_pending_minor), \
+                             amount_minor = COALESCE($14, amount_minor) \
                              WHERE id = $11 AND version = $12 RETURNING {TX_COLUMNS}"
                         ))
                         .bind(ms(now))
@@ -556,6 +557,7 @@ macro_rules! store_impl {
                         .bind(before.id)
                         .bind(before.version)
                         .bind(p.refund_pending_minor)
+                        .bind(p.amount_minor)
                         .fetch_optional(&mut *db)
                         .await
                         .map_err(StoreError::query("update transaction"))?;

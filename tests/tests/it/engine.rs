@@ -67,6 +67,7 @@ impl Acquirer for Scripted {
         v.amount = n
             .field("amount")
             .map(|a| Money::from_minor(a.parse().unwrap(), Currency::EUR).unwrap());
+        v.amount_chosen_by_payer = n.field("chosen").is_some();
         v.event_id = n.field("event");
         v.authorisation = n.field("auth");
         v.subscription_id = n.field("token");
@@ -467,6 +468,106 @@ backend_test!(subscription_instalments, |b: Backend| async move {
     assert_eq!(hooks.count(HookName::Resilier), 1);
     ts.cleanup().await;
 });
+
+backend_test!(
+    a_payer_chosen_amount_settles_at_what_was_paid_never_below_the_least,
+    |b: Backend| async move {
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let hooks = Arc::new(RecordingHooks::new());
+        let engine = scripted_engine(&ts, hooks.clone()).await;
+        let gift = |tx: &Transaction, amount: &str, chosen: bool| {
+            let mut all = vec![
+                ("ref", tx.reference.as_str()),
+                ("sig", "good"),
+                ("outcome", "paid"),
+                ("amount", amount),
+            ];
+            if chosen {
+                all.push(("chosen", "1"));
+            }
+            scripted_post(&all)
+        };
+        // At least 5.00 asked, 20.00 given.
+        let tx = eur(&engine, 500, false).await;
+        let paid = engine
+            .handle_notification("psp", gift(&tx, "2000", true))
+            .await
+            .unwrap();
+        assert!(
+            matches!(paid.effect, Effect::Transitioned { to: Status::Ok, .. }),
+            "{paid:?}"
+        );
+        let stored = engine.transaction(&tx.reference).await.unwrap();
+        assert_eq!(stored.amount.minor(), 2000, "worth what was given");
+        let history = ts.store.history(stored.id).await.unwrap();
+        assert!(
+            history
+                .iter()
+                .any(|h| h.detail.to_string().contains("amount_chosen_by_payer")),
+            "both figures kept: {history:?}"
+        );
+        let again = engine
+            .handle_notification("psp", gift(&tx, "2000", true))
+            .await
+            .unwrap();
+        assert!(
+            !matches!(again.effect, Effect::Transitioned { .. }),
+            "{again:?}"
+        );
+        engine.deliver_pending().await.unwrap();
+        let calls = hooks.calls();
+        let settled: Vec<_> = calls
+            .iter()
+            .filter(|c| c.hook == HookName::TraiterReglement)
+            .collect();
+        assert_eq!(settled.len(), 1);
+        assert_eq!(
+            settled[0].transaction.amount.minor(),
+            2000,
+            "hooks see 20.00"
+        );
+        // The whole gift refunded: rembourse.
+        let refunded = engine
+            .handle_notification(
+                "psp",
+                scripted_post(&[
+                    ("ref", tx.reference.as_str()),
+                    ("sig", "good"),
+                    ("outcome", "refunded"),
+                    ("total", "2000"),
+                ]),
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                refunded.effect,
+                Effect::Transitioned {
+                    to: Status::Rembourse,
+                    ..
+                }
+            ),
+            "{refunded:?}"
+        );
+        // Below the least, or an exact amount required and another given: nothing marked.
+        for (amount, chosen) in [("499", true), ("2000", false)] {
+            let tx = eur(&engine, 500, false).await;
+            let r = engine
+                .handle_notification("psp", gift(&tx, amount, chosen))
+                .await
+                .unwrap();
+            assert!(matches!(r.effect, Effect::AmountMismatch { .. }), "{r:?}");
+            let stored = engine.transaction(&tx.reference).await.unwrap();
+            assert_eq!(
+                (stored.status, stored.amount.minor()),
+                (Status::Commande, 500)
+            );
+        }
+        ts.cleanup().await;
+    }
+);
 
 backend_test!(
     refunds_notified_one_by_one_add_up_once_each,

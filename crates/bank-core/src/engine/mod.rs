@@ -90,6 +90,9 @@ pub(crate) struct Intent {
     pub error: Option<(Option<String>, Option<String>)>,
     /// The amount the provider says was paid: must equal the transaction's.
     pub check_amount: Option<Money>,
+    /// The payer chose the amount: `check_amount` must be at least the transaction's, in
+    /// its currency, and a payment sets the transaction's amount to it.
+    pub amount_chosen_by_payer: bool,
     /// A refund notified by the provider: the refunded total so far. Equal to the amount:
     /// `rembourse`.
     pub refund_total: Option<Money>,

@@ -336,6 +336,7 @@ impl Engine {
         }
         if matches!(v.outcome, Outcome::Paid | Outcome::Waiting) {
             intent.check_amount = v.amount;
+            intent.amount_chosen_by_payer = v.amount_chosen_by_payer;
         }
         let (committed, tx) = self
             .commit(TxKey::Reference(reference.clone()), &intent)

@@ -111,7 +111,13 @@ fn ignored(intent: &Intent, status: Status, reason: &str) -> NewHistory {
 fn wrong_amount(tx: &Transaction, intent: &Intent) -> Option<Money> {
     intent
         .check_amount
-        .filter(|got| *got != tx.amount)
+        .filter(|got| {
+            if intent.amount_chosen_by_payer {
+                got.currency() != tx.amount.currency() || got.minor() < tx.amount.minor()
+            } else {
+                *got != tx.amount
+            }
+        })
         .or_else(|| {
             intent
                 .refund_total
@@ -305,10 +311,23 @@ fn transition(
             }
             p.authorisation = intent.authorisation.clone();
             p.subscription_id = intent.subscription_id.clone();
+            let mut extra = json!({ "event": event });
             match event {
                 Event::Pay => {
                     p.paid_at = Some(now);
                     p.clear_error = true;
+                    // A donation: the transaction is worth what the payer gave (at least its
+                    // amount, checked above), so refunds and hooks see the real figure.
+                    if let Some(got) = intent
+                        .check_amount
+                        .filter(|got| intent.amount_chosen_by_payer && *got != tx.amount)
+                    {
+                        p.amount_minor = Some(got.minor());
+                        extra["amount_chosen_by_payer"] = json!({
+                            "least": tx.amount.to_string(),
+                            "paid": got.to_string(),
+                        });
+                    }
                 }
                 Event::Fail | Event::LateFailure => {
                     if let Some((code, message)) = &intent.error {
@@ -319,13 +338,7 @@ fn transition(
                 Event::Refund => p.refunded_minor = Some(tx.amount.minor()),
                 Event::Wait | Event::Abandon => {}
             }
-            change.history = Some(line(
-                tx,
-                intent,
-                HistoryKind::Transition,
-                to,
-                json!({ "event": event }),
-            ));
+            change.history = Some(line(tx, intent, HistoryKind::Transition, to, extra));
             let names = intent
                 .replace_hooks
                 .clone()

@@ -350,7 +350,20 @@ impl SandboxHandle {
     /// # Errors
     /// An unknown checkout.
     pub fn pay(&self, id: &str, buyer: Buyer) -> Result<String, String> {
-        self.act(|s| s.pay(id, buyer))
+        self.act(|s| s.pay(id, buyer, None))
+    }
+
+    /// The fields of checkout `id` as the sandbox took them (decrypted, for an EWP button).
+    pub fn checkout_fields(&self, id: &str) -> Option<Vec<(String, String)>> {
+        self.inner.state().checkout(id).cloned()
+    }
+
+    /// The donor types `amount` on a Donate button without one, and pays as `buyer`.
+    ///
+    /// # Errors
+    /// An unknown checkout, or not an amount of the button's currency.
+    pub fn donate(&self, id: &str, buyer: Buyer, amount: &str) -> Result<String, String> {
+        self.act(|s| s.pay(id, buyer, Some(amount)))
     }
 
     /// A pending eCheck clears, or fails.

@@ -150,15 +150,21 @@ async fn page(AxState(inner): AxState<Shared>, Path(id): Path<String>) -> Respon
             get("a3"),
             get("currency_code")
         )
+    } else if get("amount").is_empty() {
+        format!("Donate in {}", get("currency_code"))
     } else {
         format!("Pay {} {}", get("amount"), get("currency_code"))
     };
+    let typed = get("cmd") == "_donations" && get("amount").is_empty();
     html(
         "PayPal",
         maud::html! {
             h1 { (what) }
             p { (get("item_name")) " — to " (get("business")) }
             form method="post" action={ "/checkout/" (id) "/pay" } {
+                @if typed {
+                    p { label { "Donation amount (" (get("currency_code")) ") " input type="text" name="amount" inputmode="decimal" required; } }
+                }
                 fieldset {
                     legend { "Log in as a test buyer" }
                     @for (i, (email, _)) in Buyer::ALL.iter().enumerate() {
@@ -178,6 +184,7 @@ async fn page(AxState(inner): AxState<Shared>, Path(id): Path<String>) -> Respon
 struct Choice {
     action: String,
     buyer: Option<String>,
+    amount: Option<String>,
 }
 
 async fn pay(
@@ -201,7 +208,7 @@ async fn pay(
             .as_deref()
             .and_then(Buyer::of)
             .unwrap_or(Buyer::Pays);
-        inner.state().pay(&id, buyer)
+        inner.state().pay(&id, buyer, c.amount.as_deref())
     };
     inner.dispatch();
     match r {

@@ -212,8 +212,32 @@ impl State {
     ///
     /// # Errors
     /// An unknown checkout.
-    pub fn pay(&mut self, id: &str, buyer: Buyer) -> Result<String, String> {
-        let button = self.checkouts.remove(id).ok_or("no such checkout")?;
+    pub fn pay(&mut self, id: &str, buyer: Buyer, typed: Option<&str>) -> Result<String, String> {
+        let button = self.checkouts.get(id).cloned().ok_or("no such checkout")?;
+        // A Donate button without an amount: the donor types one, as PayPal's page asks.
+        let typed = match (get(&button, "amount"), typed.map(str::trim)) {
+            (Some(_), _) => None,
+            (None, Some(t)) if !t.is_empty() && get(&button, "cmd") == Some("_donations") => {
+                let currency = get(&button, "currency_code").unwrap_or("USD");
+                let (minor, decimals) = minor_of(t, currency);
+                let (i, f) = t.split_once('.').unwrap_or((t, ""));
+                let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+                if minor <= 0
+                    || i.is_empty()
+                    || !digits(i)
+                    || !digits(f)
+                    || f.len() > decimals as usize
+                {
+                    return Err(format!("{t:?} is not an amount in {currency}"));
+                }
+                Some(t.to_string())
+            }
+            (None, _) if get(&button, "cmd") == Some("_donations") => {
+                return Err("type the amount of your donation".into())
+            }
+            (None, _) => None,
+        };
+        self.checkouts.remove(id);
         let cmd = get(&button, "cmd").unwrap_or("");
         let currency = get(&button, "currency_code").unwrap_or("USD").to_string();
         let back = get(&button, "return").unwrap_or_default().to_string();
@@ -248,7 +272,7 @@ impl State {
             self.renew(&subscr, buyer != Buyer::EcheckFails)?;
             return Ok(back);
         }
-        let amount = get(&button, "amount").unwrap_or("0").to_string();
+        let amount = typed.unwrap_or_else(|| get(&button, "amount").unwrap_or("0").to_string());
         let (minor, decimals) = minor_of(&amount, &currency);
         let txn = new_id(17);
         let status = match buyer {

@@ -360,3 +360,99 @@ async fn encrypted_buttons_open_with_openssl_smime_and_plain_ones_can_be_blocked
         ])
         .is_err());
 }
+
+#[tokio::test]
+async fn a_donor_chooses_the_amount_and_the_transaction_takes_it() {
+    let d = PayPalIpnDriver::with_options(&[("button", "donate"), ("donation_amount", "payer")]);
+    let h = Harness::new(&d).await.unwrap();
+    let donate = |tx: bank_core::Transaction, typed: &'static str| {
+        let h = &h;
+        async move {
+            let id = PayPalIpnDriver::checkout(h, &tx).await.unwrap();
+            sandbox().donate(&id, Buyer::Pays, typed).unwrap();
+            let m = sandbox().last_message(&tx.reference).unwrap();
+            (
+                h.notify(PayPalIpnDriver::delivered(&m, h)).await.unwrap(),
+                m,
+            )
+        }
+    };
+
+    // The button carries no amount: PayPal asks the donor.
+    let tx = h.transaction(500).await.unwrap();
+    let ctx = h.engine.payment_context(&tx, &h.instance).await;
+    let acq = h.engine.registry().get(&h.instance).unwrap();
+    let PaymentRequest::Form(form) = acq.payment_request(&tx, &ctx).await.unwrap() else {
+        panic!("a form")
+    };
+    assert!(form
+        .fields
+        .iter()
+        .any(|f| f == &("cmd".into(), "_donations".into())));
+    assert!(
+        !form.fields.iter().any(|f| f.0 == "amount"),
+        "{:?}",
+        form.fields
+    );
+    let id = PayPalIpnDriver::checkout(&h, &tx).await.unwrap();
+    assert!(sandbox().pay(&id, Buyer::Pays).is_err(), "no amount typed");
+    assert!(sandbox().donate(&id, Buyer::Pays, "12.345").is_err());
+
+    // 20.00 given where at least 5.00 was asked: paid, worth 20.00, hooks and refunds too.
+    let (r, _) = donate(tx.clone(), "20.00").await;
+    assert!(
+        matches!(r.effect, Effect::Transitioned { to: Status::Ok, .. }),
+        "{r:?}"
+    );
+    let paid = h.reload(&tx).await.unwrap();
+    assert_eq!(paid.amount, Money::from_minor(2000, Currency::EUR).unwrap());
+    let txn = paid.authorisation.clone().unwrap();
+    let r = h
+        .notify(PayPalIpnDriver::delivered(
+            &sandbox().refund(&txn, None).unwrap(),
+            &h,
+        ))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            r.effect,
+            Effect::Transitioned {
+                to: Status::Rembourse,
+                ..
+            }
+        ),
+        "the whole 20.00 refunded: {r:?}"
+    );
+
+    // Less than the least accepted: recorded, nothing marked.
+    let low = h.transaction(500).await.unwrap();
+    let (r, _) = donate(low.clone(), "4.99").await;
+    assert!(matches!(r.effect, Effect::AmountMismatch { .. }), "{r:?}");
+    let after = h.reload(&low).await.unwrap();
+    assert_eq!(
+        (after.status, after.amount.minor()),
+        (Status::Commande, 500)
+    );
+
+    // The same amount in another currency (the payer edited the plain button): refused.
+    let usd = h.transaction(500).await.unwrap();
+    let id = PayPalIpnDriver::checkout(&h, &usd).await.unwrap();
+    let mut fields = sandbox().checkout_fields(&id).unwrap();
+    for f in fields.iter_mut().filter(|f| f.0 == "currency_code") {
+        f.1 = "USD".into();
+    }
+    let id = sandbox().submit(&fields).unwrap();
+    sandbox().donate(&id, Buyer::Pays, "50.00").unwrap();
+    let m = sandbox().last_message(&usd.reference).unwrap();
+    let r = h.notify(PayPalIpnDriver::delivered(&m, &h)).await.unwrap();
+    assert!(matches!(r.effect, Effect::AmountMismatch { .. }), "{r:?}");
+    assert_eq!(h.reload(&usd).await.unwrap().status, Status::Commande);
+
+    // A Buy Now instance never lets the payer choose: an exact amount is still required.
+    let fixed = harness().await;
+    let tx = fixed.transaction(500).await.unwrap();
+    let n = pay_edited(&fixed, &tx, &[("amount", "20.00")]).await;
+    let r = fixed.notify(n).await.unwrap();
+    assert!(matches!(r.effect, Effect::AmountMismatch { .. }), "{r:?}");
+}
