@@ -8,3 +8,4 @@ mod connections;
 mod edges;
 mod email;
 mod http;
+mod independent_ipn;
