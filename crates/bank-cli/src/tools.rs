@@ -167,6 +167,7 @@ pub(crate) async fn request(a: RequestArgs) -> Result<(), Failure> {
         billing,
         echeance: None,
         signer: FormSigner::new(cfg.installation.secret.clone()),
+        counters: None,
     };
     let r = acq
         .payment_request(&tx, &ctx)

@@ -570,7 +570,7 @@ impl InstanceUrls {
 }
 
 /// Everything an acquirer may need to build a payment request, besides the transaction.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PaymentContext {
     /// This installation's id (carried in provider metadata).
     pub installation: String,
@@ -584,6 +584,22 @@ pub struct PaymentContext {
     pub echeance: Option<Echeance>,
     /// Signs our own forms (offline providers, simulation).
     pub signer: FormSigner,
+    /// Named counters from the store (PayZen numbers each payment of the day); `None`
+    /// outside an engine (`bank request`): a provider that needs them says so.
+    pub counters: Option<std::sync::Arc<dyn Counters>>,
+}
+
+impl fmt::Debug for PaymentContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PaymentContext")
+            .field("installation", &self.installation)
+            .field("urls", &self.urls)
+            .field("now", &self.now)
+            .field("billing", &self.billing)
+            .field("echeance", &self.echeance)
+            .field("counters", &self.counters.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Everything an acquirer may need to verify a notification.

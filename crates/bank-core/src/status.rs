@@ -8,7 +8,7 @@
 //! | from \ event | Wait     | Pay  | Fail  | Abandon  | LateFailure | Refund    |
 //! |--------------|----------|------|-------|----------|-------------|-----------|
 //! | commande     | attente  | ok   | echec | abandon  | forbidden   | forbidden |
-//! | attente      | no-op    | ok   | echec | abandon  | forbidden   | forbidden |
+//! | attente      | no-op    | ok   | echec | abandon  | echec       | forbidden |
 //! | ok           | no-op    | no-op| no-op | forbidden| echec       | rembourse |
 //! | echec        | attente  | ok   | no-op | abandon  | no-op       | forbidden |
 //! | abandon      | attente  | ok   | no-op | no-op    | no-op       | forbidden |
@@ -21,6 +21,9 @@
 //! - A plain failure, a waiting notice or a replayed payment never undoes `ok`: browser
 //!   returns and retries arrive late and out of order. Only [`Event::LateFailure`] (SEPA
 //!   debit rejected, chargeback) takes `ok` to `echec`, and it has its own hook.
+//! - A late failure of a payment still waiting fails it: a SEPA debit returned before the
+//!   notice of its collection arrived (lost, or never sent by the provider's rules) never
+//!   brought the money.
 //! - Nothing leaves `rembourse`: the money went back.
 //! - "No-op" (replay, stale notice) and "forbidden" both change nothing; the difference
 //!   tells staff actions (an error to show) from provider notices (acknowledged quietly).
@@ -119,7 +122,8 @@ impl Status {
             (S::Attente, E::Pay) => To(S::Ok),
             (S::Attente, E::Fail) => To(S::Echec),
             (S::Attente, E::Abandon) => To(S::Abandon),
-            (S::Attente, E::LateFailure | E::Refund) => Forbidden,
+            (S::Attente, E::LateFailure) => To(S::Echec),
+            (S::Attente, E::Refund) => Forbidden,
 
             (S::Ok, E::Wait | E::Pay | E::Fail) => NoOp,
             (S::Ok, E::Abandon) => Forbidden,

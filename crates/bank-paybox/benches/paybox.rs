@@ -113,6 +113,7 @@ fn main() {
         }),
         echeance: None,
         signer: FormSigner::new(secrecy::SecretString::from("x".repeat(32))),
+        counters: None,
     };
     let fields = paybox.form_fields(&tx, &ctx).unwrap();
     let signed = bank_paybox::form::signed_string(&fields[..fields.len() - 1]);

@@ -43,6 +43,7 @@ fn main() {
         signer: FormSigner::new(secrecy::SecretString::from(
             "bench-secret-0123456789".to_string(),
         )),
+        counters: None,
     };
     let settings = ButtonSettings {
         business: "merchant@example.com".into(),

@@ -96,6 +96,7 @@ fn main() {
         signer: FormSigner::new(secrecy::SecretString::from(
             "bench-secret-0123456789".to_string(),
         )),
+        counters: None,
     };
     let exp = Experience::default();
     let body = order::build(&tx, &ctx, Intent::Capture, &exp).unwrap().body;

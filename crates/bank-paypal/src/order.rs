@@ -262,6 +262,7 @@ mod tests {
             signer: FormSigner::new(secrecy::SecretString::from(
                 "0123456789abcdef0123456789abcdef".to_string(),
             )),
+            counters: None,
         }
     }
 

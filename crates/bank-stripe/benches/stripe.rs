@@ -123,6 +123,7 @@ fn main() {
         signer: FormSigner::new(secrecy::SecretString::from(
             "bench-secret-0123456789".to_string(),
         )),
+        counters: None,
     };
     let req = bank_stripe::checkout::build(&tx, &ctx, "stripe").unwrap();
     let flat: Vec<(String, String)> = req.body.pairs().to_vec();

@@ -309,6 +309,7 @@ impl Engine {
             billing,
             echeance,
             signer: self.signer.clone(),
+            counters: Some(self.counters.clone()),
         }
     }
 

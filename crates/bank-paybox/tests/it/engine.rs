@@ -615,6 +615,7 @@ async fn no_email_no_form() {
         billing: None,
         echeance: None,
         signer: bank_core::FormSigner::new(secrecy::SecretString::from("x".repeat(32))),
+        counters: None,
     };
     let e = p.payment_request(&tx, &ctx).await.unwrap_err();
     assert!(e.to_string().contains("PBX_PORTEUR"), "{e}");

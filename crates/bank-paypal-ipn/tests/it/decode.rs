@@ -208,6 +208,7 @@ fn a_recurring_transaction_without_a_schedule_gets_no_one_off_button() {
         signer: bank_core::FormSigner::new(secrecy::SecretString::from(
             "0123456789abcdef0123".to_string(),
         )),
+        counters: None,
     };
     let settings = bank_paypal_ipn::button::ButtonSettings {
         business: "m@example.com".into(),

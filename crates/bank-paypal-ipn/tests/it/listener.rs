@@ -166,6 +166,7 @@ fn ctx(tx: &bank_core::Transaction) -> PaymentContext {
         signer: FormSigner::new(secrecy::SecretString::from(
             "test-secret-0123456789".to_string(),
         )),
+        counters: None,
     }
 }
 

@@ -41,6 +41,7 @@ fn ctx(tx: &Transaction) -> PaymentContext {
             count: None,
         }),
         signer: signer(),
+        counters: None,
     }
 }
 

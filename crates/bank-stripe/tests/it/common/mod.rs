@@ -64,6 +64,7 @@ pub fn ctx(tx: &Transaction) -> PaymentContext {
             count: None,
         }),
         signer: signer(),
+        counters: None,
     }
 }
 
