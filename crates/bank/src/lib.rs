@@ -16,6 +16,7 @@
 //! | `paybox`   | Paybox System, signed IPN, Paybox Direct         |
 //! | `paypal`   | PayPal Checkout, REST webhooks, refunds, subscriptions |
 //! | `paypal-ipn` | PayPal buttons (Buy Now, Donate, Subscribe), EWP, the IPN listener |
+//! | `payzen-sepa` | PayZen, Systempay and Lyra's other labels: card, SEPA Direct Debit, recurring |
 //! | `sandbox`  | local emulators (terminal, Stripe, Paybox, PayPal, PayPal buttons) |
 //! | `full`     | all of the above                                 |
 
@@ -35,6 +36,8 @@ pub use bank_paybox as paybox;
 pub use bank_paypal as paypal;
 #[cfg(feature = "paypal-ipn")]
 pub use bank_paypal_ipn as paypal_ipn;
+#[cfg(feature = "payzen-sepa")]
+pub use bank_payzen_sepa as payzen_sepa;
 #[cfg(feature = "simu")]
 pub use bank_simu as simu;
 #[cfg(feature = "store")]
@@ -185,6 +188,8 @@ fn link_providers() {
     std::hint::black_box(bank_paypal::describe as fn() -> ProviderDescription);
     #[cfg(feature = "paypal-ipn")]
     std::hint::black_box(bank_paypal_ipn::describe as fn() -> ProviderDescription);
+    #[cfg(feature = "payzen-sepa")]
+    std::hint::black_box(bank_payzen_sepa::describe as fn() -> ProviderDescription);
 }
 
 /// The names of the providers compiled into this build.
