@@ -33,11 +33,15 @@
 #![forbid(unsafe_code)]
 
 pub mod acquirer;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 pub mod form;
 pub mod platform;
 pub mod response;
 pub mod rest;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod signature;
 
 pub use acquirer::{acknowledgement, describe, Payzen};

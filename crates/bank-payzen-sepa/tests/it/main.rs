@@ -1,6 +1,8 @@
 //! bank-payzen-sepa: the shared vectors, the form against eopayment, responses and what
 //! they mean, the REST answers.
 
+#[cfg(feature = "conformance")]
+mod conformance;
 mod eopayment;
 mod meaning;
 mod vectors;
