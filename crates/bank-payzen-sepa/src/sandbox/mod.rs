@@ -19,8 +19,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-pub use state::{Message, TestMeans};
 use state::{Keys, State};
+pub use state::{Message, TestMeans};
 
 use crate::error::PayzenError;
 use crate::signature::Algorithm;
@@ -221,8 +221,14 @@ impl SandboxHandle {
             ),
             ("means".into(), means.into()),
             ("rest_password_test".into(), SANDBOX_REST_PASSWORD.into()),
-            ("form_url".into(), format!("{}/vads-payment/", self.base_url())),
-            ("rest_url".into(), format!("{}/api-payment/", self.base_url())),
+            (
+                "form_url".into(),
+                format!("{}/vads-payment/", self.base_url()),
+            ),
+            (
+                "rest_url".into(),
+                format!("{}/api-payment/", self.base_url()),
+            ),
         ]
     }
 
@@ -230,7 +236,11 @@ impl SandboxHandle {
         &self,
         f: impl FnOnce(&mut State, &Keys, chrono::DateTime<chrono::Utc>) -> Result<T, String>,
     ) -> Result<T, String> {
-        let r = f(&mut self.inner.state(), &self.inner.keys, chrono::Utc::now());
+        let r = f(
+            &mut self.inner.state(),
+            &self.inner.keys,
+            chrono::Utc::now(),
+        );
         self.inner.dispatch();
         r
     }
@@ -240,9 +250,7 @@ impl SandboxHandle {
     /// # Errors
     /// The refusal, in words.
     pub fn submit(&self, fields: &[(String, String)]) -> Result<String, String> {
-        self.inner
-            .state()
-            .take(&self.inner.keys, fields.to_vec())
+        self.inner.state().take(&self.inner.keys, fields.to_vec())
     }
 
     /// The payer pays checkout `id` with `means`: the IPN (sent unless delivery is off).
@@ -308,7 +316,11 @@ impl SandboxHandle {
 
     /// The status of payment `uuid` at the sandbox.
     pub fn status(&self, uuid: &str) -> Option<String> {
-        self.inner.state().payments.get(uuid).map(|p| p.status.clone())
+        self.inner
+            .state()
+            .payments
+            .get(uuid)
+            .map(|p| p.status.clone())
     }
 
     /// Whether subscription `id` still runs.

@@ -48,7 +48,10 @@ fn html(title: &str, body: maud::Markup) -> Html<String> {
 fn refused(reason: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
-        html("PayZen", maud::html! { h1 { "Payment form refused" } p { (reason) } }),
+        html(
+            "PayZen",
+            maud::html! { h1 { "Payment form refused" } p { (reason) } },
+        ),
     )
         .into_response()
 }
@@ -56,9 +59,7 @@ fn refused(reason: &str) -> Response {
 /// `POST /vads-payment/`: the form, checked, then its page.
 async fn intake(AxState(inner): AxState<Shared>, body: Bytes) -> Response {
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let taken = inner
-        .state()
-        .take(&inner.keys, fields);
+    let taken = inner.state().take(&inner.keys, fields);
     match taken {
         Ok(id) => Redirect::to(&format!("/checkout/{id}")).into_response(),
         Err(e) => refused(&e),
@@ -67,7 +68,11 @@ async fn intake(AxState(inner): AxState<Shared>, body: Bytes) -> Response {
 
 async fn page(AxState(inner): AxState<Shared>, Path(id): Path<String>) -> Response {
     let Some(f) = inner.state().checkout(&id).cloned() else {
-        return (StatusCode::NOT_FOUND, html("PayZen", maud::html! { p { "No such payment." } })).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            html("PayZen", maud::html! { p { "No such payment." } }),
+        )
+            .into_response();
     };
     let amount = field(&f, "vads_amount").unwrap_or("0");
     let minor: i64 = amount.parse().unwrap_or(0);
@@ -75,7 +80,10 @@ async fn page(AxState(inner): AxState<Shared>, Path(id): Path<String>) -> Respon
     let cards = field(&f, "vads_payment_cards").unwrap_or("");
     let offered = |m: TestMeans| {
         let sdd = matches!(m, TestMeans::SepaCollected | TestMeans::SepaReturned);
-        cards.is_empty() || cards.split(';').any(|c| if sdd { c == "SDD" } else { c != "SDD" })
+        cards.is_empty()
+            || cards
+                .split(';')
+                .any(|c| if sdd { c == "SDD" } else { c != "SDD" })
     };
     html(
         "PayZen",
@@ -104,14 +112,22 @@ struct Choice {
     means: Option<String>,
 }
 
-async fn pay(AxState(inner): AxState<Shared>, Path(id): Path<String>, Form(c): Form<Choice>) -> Response {
+async fn pay(
+    AxState(inner): AxState<Shared>,
+    Path(id): Path<String>,
+    Form(c): Form<Choice>,
+) -> Response {
     let now = chrono::Utc::now();
     let r = {
         let mut s = inner.state();
         if c.action == "cancel" {
             s.abandon(&inner.keys, &id, now)
         } else {
-            let means = c.means.as_deref().and_then(TestMeans::of).unwrap_or(TestMeans::CardApproved);
+            let means = c
+                .means
+                .as_deref()
+                .and_then(TestMeans::of)
+                .unwrap_or(TestMeans::CardApproved);
             s.pay(&inner.keys, &id, means, now)
         }
     };
@@ -165,7 +181,12 @@ async fn rest(
     let Ok(req) = serde_json::from_slice::<Value>(&body) else {
         return error("INT_902", "web-service input data validation error");
     };
-    let s = |k: &str| req.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let s = |k: &str| {
+        req.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let now = chrono::Utc::now();
     let keys = inner.keys.clone();
     let mut st = inner.state();
@@ -181,8 +202,15 @@ async fn rest(
             };
             let amount = req.get("amount").and_then(Value::as_i64);
             let mode = s("resolutionMode");
-            let not_captured = matches!(p.status.as_str(), "AUTHORISED" | "AUTHORISED_TO_VALIDATE" | "WAITING_AUTHORISATION");
-            if (mode == "CANCELLATION_ONLY" || (mode == "AUTO" && not_captured && p.means != TestMeans::SepaCollected && p.means != TestMeans::SepaReturned))
+            let not_captured = matches!(
+                p.status.as_str(),
+                "AUTHORISED" | "AUTHORISED_TO_VALIDATE" | "WAITING_AUTHORISATION"
+            );
+            if (mode == "CANCELLATION_ONLY"
+                || (mode == "AUTO"
+                    && not_captured
+                    && p.means != TestMeans::SepaCollected
+                    && p.means != TestMeans::SepaReturned))
                 && amount.is_none_or(|a| a == p.amount)
             {
                 if !not_captured {
@@ -199,7 +227,11 @@ async fn rest(
             }
             match st.refund(&keys, &uuid, amount, now, false) {
                 Ok((credit, _)) => {
-                    let c = super::state::Payment { amount: amount.unwrap_or(p.amount - p.refunded), status: "CAPTURED".into(), ..p };
+                    let c = super::state::Payment {
+                        amount: amount.unwrap_or(p.amount - p.refunded),
+                        status: "CAPTURED".into(),
+                        ..p
+                    };
                     answer("SUCCESS", tx_json(&credit, &c, "CREDIT"))
                 }
                 Err(e) => error("PSP_100", &e),
@@ -213,7 +245,10 @@ async fn rest(
                     let p = p.clone();
                     answer("SUCCESS", tx_json(&uuid, &p, "DEBIT"))
                 }
-                Some(p) => error("PSP_013", &format!("a {} transaction cannot be validated", p.status)),
+                Some(p) => error(
+                    "PSP_013",
+                    &format!("a {} transaction cannot be validated", p.status),
+                ),
                 None => error("PSP_010", "transaction not found"),
             }
         }
@@ -229,9 +264,14 @@ async fn rest(
             match st.subscriptions.get_mut(&id) {
                 Some(sub) if sub.token == s("paymentMethodToken") && sub.active => {
                     sub.active = false;
-                    answer("SUCCESS", json!({ "responseCode": 0, "responseCodeDetail": "Action successfully completed", "_type": "V4/Subscription" }))
+                    answer(
+                        "SUCCESS",
+                        json!({ "responseCode": 0, "responseCodeDetail": "Action successfully completed", "_type": "V4/Subscription" }),
+                    )
                 }
-                Some(sub) if sub.token != s("paymentMethodToken") => error("PSP_030", "token not found"),
+                Some(sub) if sub.token != s("paymentMethodToken") => {
+                    error("PSP_030", "token not found")
+                }
                 _ => error("PSP_032", "subscription not found"),
             }
         }
@@ -245,10 +285,23 @@ async fn time_page(AxState(inner): AxState<Shared>) -> Response {
     let waiting: Vec<(String, String)> = st
         .payments
         .iter()
-        .filter(|(_, p)| p.status == "AUTHORISED" && matches!(p.means, TestMeans::SepaCollected | TestMeans::SepaReturned))
-        .map(|(u, p)| (u.clone(), field(&p.form, "vads_order_id").unwrap_or("").to_string()))
+        .filter(|(_, p)| {
+            p.status == "AUTHORISED"
+                && matches!(p.means, TestMeans::SepaCollected | TestMeans::SepaReturned)
+        })
+        .map(|(u, p)| {
+            (
+                u.clone(),
+                field(&p.form, "vads_order_id").unwrap_or("").to_string(),
+            )
+        })
         .collect();
-    let subs: Vec<String> = st.subscriptions.iter().filter(|(_, s)| s.active).map(|(id, _)| id.clone()).collect();
+    let subs: Vec<String> = st
+        .subscriptions
+        .iter()
+        .filter(|(_, s)| s.active)
+        .map(|(id, _)| id.clone())
+        .collect();
     drop(st);
     html(
         "PayZen — time",
@@ -275,7 +328,9 @@ async fn time_page(AxState(inner): AxState<Shared>) -> Response {
 }
 
 async fn present(AxState(inner): AxState<Shared>, Path(uuid): Path<String>) -> Response {
-    let r = inner.state().present(&inner.keys, &uuid, chrono::Utc::now());
+    let r = inner
+        .state()
+        .present(&inner.keys, &uuid, chrono::Utc::now());
     inner.dispatch();
     match r {
         Ok(_) => Redirect::to("/sandbox").into_response(),
@@ -288,9 +343,15 @@ struct Paid {
     paid: Option<String>,
 }
 
-async fn instalment(AxState(inner): AxState<Shared>, Path(id): Path<String>, Form(p): Form<Paid>) -> Response {
+async fn instalment(
+    AxState(inner): AxState<Shared>,
+    Path(id): Path<String>,
+    Form(p): Form<Paid>,
+) -> Response {
     let paid = p.paid.as_deref() != Some("false");
-    let r = inner.state().instalment(&inner.keys, &id, paid, chrono::Utc::now());
+    let r = inner
+        .state()
+        .instalment(&inner.keys, &id, paid, chrono::Utc::now());
     inner.dispatch();
     match r {
         Ok(_) => Redirect::to("/sandbox").into_response(),

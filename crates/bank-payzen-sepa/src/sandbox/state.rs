@@ -25,10 +25,19 @@ pub enum TestMeans {
 impl TestMeans {
     /// The means as the page lists them: label, value.
     pub const ALL: [(&'static str, TestMeans); 4] = [
-        ("Card 4970 1000 0000 0003 — approved", TestMeans::CardApproved),
+        (
+            "Card 4970 1000 0000 0003 — approved",
+            TestMeans::CardApproved,
+        ),
         ("Card 4970 1000 0000 0014 — refused", TestMeans::CardRefused),
-        ("IBAN FR76 3000 6000 0112 3456 7890 189 — SEPA debit collected", TestMeans::SepaCollected),
-        ("IBAN FR76 3000 4000 0312 3456 7890 143 — SEPA debit returned", TestMeans::SepaReturned),
+        (
+            "IBAN FR76 3000 6000 0112 3456 7890 189 — SEPA debit collected",
+            TestMeans::SepaCollected,
+        ),
+        (
+            "IBAN FR76 3000 4000 0312 3456 7890 143 — SEPA debit returned",
+            TestMeans::SepaReturned,
+        ),
     ];
 
     /// The value posted by the page.
@@ -187,16 +196,30 @@ impl State {
         let site_id = site.to_string();
         let site_id = site_id.as_str();
         let mode = get(&fields, "vads_ctx_mode").unwrap_or_default();
-        let key = keys.of(mode).ok_or("vads_ctx_mode must be TEST or PRODUCTION (error 11)")?;
+        let key = keys
+            .of(mode)
+            .ok_or("vads_ctx_mode must be TEST or PRODUCTION (error 11)")?;
         let pairs = fields.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        if !signature::verify(keys.algorithm, pairs, key, get(&fields, "signature").unwrap_or_default()) {
-            return Err("the signature is wrong (error 05): check the key of the mode and the algorithm".into());
+        if !signature::verify(
+            keys.algorithm,
+            pairs,
+            key,
+            get(&fields, "signature").unwrap_or_default(),
+        ) {
+            return Err(
+                "the signature is wrong (error 05): check the key of the mode and the algorithm"
+                    .into(),
+            );
         }
         let trans_id = get(&fields, "vads_trans_id").unwrap_or_default();
         if trans_id.len() != 6 || !trans_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err("vads_trans_id must be 6 digits (error 03)".into());
         }
-        let day = get(&fields, "vads_trans_date").unwrap_or_default().get(..8).unwrap_or("").to_string();
+        let day = get(&fields, "vads_trans_date")
+            .unwrap_or_default()
+            .get(..8)
+            .unwrap_or("")
+            .to_string();
         if !self
             .trans_ids
             .insert((site_id.to_string(), day, trans_id.to_string()))
@@ -228,17 +251,28 @@ impl State {
     ) -> Message {
         let mode = get(form, "vads_ctx_mode").unwrap_or("TEST").to_string();
         let mut all: Vec<(String, String)> = Vec::new();
-        let mut put = |k: &str, v: String| {
-            match all.iter_mut().find(|(n, _)| n == k) {
-                Some(slot) => slot.1 = v,
-                None => all.push((k.to_string(), v)),
-            }
+        let mut put = |k: &str, v: String| match all.iter_mut().find(|(n, _)| n == k) {
+            Some(slot) => slot.1 = v,
+            None => all.push((k.to_string(), v)),
         };
         for k in [
-            "vads_amount", "vads_currency", "vads_ctx_mode", "vads_site_id", "vads_trans_date",
-            "vads_trans_id", "vads_order_id", "vads_order_info", "vads_page_action",
-            "vads_action_mode", "vads_payment_config", "vads_version", "vads_cust_email",
-            "vads_cust_first_name", "vads_cust_last_name", "vads_capture_delay", "vads_validation_mode",
+            "vads_amount",
+            "vads_currency",
+            "vads_ctx_mode",
+            "vads_site_id",
+            "vads_trans_date",
+            "vads_trans_id",
+            "vads_order_id",
+            "vads_order_info",
+            "vads_page_action",
+            "vads_action_mode",
+            "vads_payment_config",
+            "vads_version",
+            "vads_cust_email",
+            "vads_cust_first_name",
+            "vads_cust_last_name",
+            "vads_capture_delay",
+            "vads_validation_mode",
         ] {
             if let Some(v) = get(form, k) {
                 put(k, v.to_string());
@@ -248,7 +282,10 @@ impl State {
             put(k, v.clone());
         }
         put("vads_trans_uuid", uuid.to_string());
-        put("vads_effective_creation_date", now.format("%Y%m%d%H%M%S").to_string());
+        put(
+            "vads_effective_creation_date",
+            now.format("%Y%m%d%H%M%S").to_string(),
+        );
         put("vads_url_check_src", "PAY".into());
         put("vads_operation_type", "DEBIT".into());
         put("vads_auth_result", String::new());
@@ -300,7 +337,10 @@ impl State {
         }
         self.checkouts.remove(id);
         let uuid = hex_id(32);
-        let amount: i64 = get(&form, "vads_amount").unwrap_or("0").parse().unwrap_or(0);
+        let amount: i64 = get(&form, "vads_amount")
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0);
         let manual = get(&form, "vads_validation_mode") == Some("1");
         let (status, result, auth) = match means {
             TestMeans::CardApproved if manual => ("AUTHORISED_TO_VALIDATE", "00", "00"),
@@ -315,12 +355,20 @@ impl State {
         ];
         let token = hex_id(32);
         if means.sdd() {
-            let presentation = (now + chrono::Duration::days(5)).format("%Y%m%d000000").to_string();
+            let presentation = (now + chrono::Duration::days(5))
+                .format("%Y%m%d000000")
+                .to_string();
             fields.extend([
                 ("vads_card_brand", "SDD".to_string()),
                 ("vads_acquirer_network", "SEPA".into()),
-                ("vads_card_number", "FR7630006000011234567890189_AGRIFRPP".into()),
-                ("vads_identifier", format!("UMR{}", &token[..16].to_uppercase())),
+                (
+                    "vads_card_number",
+                    "FR7630006000011234567890189_AGRIFRPP".into(),
+                ),
+                (
+                    "vads_identifier",
+                    format!("UMR{}", &token[..16].to_uppercase()),
+                ),
                 ("vads_occurrence_type", "UNITAIRE".into()),
                 ("vads_presentation_date", presentation),
             ]);
@@ -347,7 +395,12 @@ impl State {
                 ("vads_subscription", sub.to_string()),
                 ("vads_recurrence_status", "CREATED".into()),
             ]);
-            for k in ["vads_sub_amount", "vads_sub_currency", "vads_sub_desc", "vads_sub_effect_date"] {
+            for k in [
+                "vads_sub_amount",
+                "vads_sub_currency",
+                "vads_sub_desc",
+                "vads_sub_effect_date",
+            ] {
                 if let Some(v) = get(&form, k) {
                     fields.push((k, v.to_string()));
                 }
@@ -459,7 +512,10 @@ impl State {
     ) -> Result<Vec<Message>, String> {
         let p = self.payments.get(uuid).ok_or("no such payment")?;
         if p.status != "AUTHORISED" {
-            return Err(format!("payment is {}, not waiting for presentation", p.status));
+            return Err(format!(
+                "payment is {}, not waiting for presentation",
+                p.status
+            ));
         }
         let returned = p.means == TestMeans::SepaReturned;
         let mut out = vec![self.change(keys, uuid, "CAPTURED", "BATCH", vec![], now)?];
@@ -484,7 +540,10 @@ impl State {
         paid: bool,
         now: DateTime<Utc>,
     ) -> Result<Message, String> {
-        let s = self.subscriptions.get_mut(id).ok_or("no such subscription")?;
+        let s = self
+            .subscriptions
+            .get_mut(id)
+            .ok_or("no such subscription")?;
         if !s.active {
             return Err("the subscription was cancelled".into());
         }
@@ -499,10 +558,16 @@ impl State {
             ("vads_subscription", id.to_string()),
             ("vads_identifier", token),
             ("vads_recurrence_number", n.to_string()),
-            ("vads_trans_status", if paid { "CAPTURED" } else { "REFUSED" }.into()),
+            (
+                "vads_trans_status",
+                if paid { "CAPTURED" } else { "REFUSED" }.into(),
+            ),
             ("vads_result", if paid { "00" } else { "05" }.into()),
             ("vads_auth_result", if paid { "00" } else { "51" }.into()),
-            ("vads_card_brand", if means.sdd() { "SDD" } else { "CB" }.into()),
+            (
+                "vads_card_brand",
+                if means.sdd() { "SDD" } else { "CB" }.into(),
+            ),
             ("vads_trans_id", format!("{:06}", 900_000 + n)),
         ];
         if means.sdd() {

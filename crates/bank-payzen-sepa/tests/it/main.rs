@@ -3,6 +3,8 @@
 
 #[cfg(feature = "conformance")]
 mod conformance;
+#[cfg(feature = "conformance")]
+mod engine;
 mod eopayment;
 mod meaning;
 mod vectors;
