@@ -7,4 +7,5 @@ mod conformance;
 mod engine;
 mod eopayment;
 mod meaning;
+mod properties;
 mod vectors;
