@@ -38,9 +38,23 @@ pub(crate) struct RequestArgs {
     /// The time to build the request at (RFC 3339), for reproducible output.
     #[arg(long)]
     now: Option<String>,
+    /// What the store's counters hand out next: providers that number each request from
+    /// them (a transaction id of the day) need it, since a dry run has no store.
+    #[arg(long)]
+    counter: Option<i64>,
     /// Print JSON (the default and only format for now).
     #[arg(long)]
     json: bool,
+}
+
+/// Counters for a dry run: `start`, `start + 1`… whatever the name.
+struct DryRunCounters(std::sync::atomic::AtomicI64);
+
+#[async_trait::async_trait]
+impl bank::Counters for DryRunCounters {
+    async fn next_counter(&self, _name: &str) -> Result<i64, bank::Error> {
+        Ok(self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 /// Arguments of `bank verify`.
@@ -167,7 +181,9 @@ pub(crate) async fn request(a: RequestArgs) -> Result<(), Failure> {
         billing,
         echeance: None,
         signer: FormSigner::new(cfg.installation.secret.clone()),
-        counters: None,
+        counters: a.counter.map(|start| {
+            std::sync::Arc::new(DryRunCounters(start.into())) as std::sync::Arc<dyn bank::Counters>
+        }),
     };
     let r = acq
         .payment_request(&tx, &ctx)

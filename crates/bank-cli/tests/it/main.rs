@@ -5,3 +5,4 @@
 mod cli;
 mod edges;
 mod kill;
+mod payzen;

@@ -329,7 +329,8 @@ impl State {
         if means.sdd() && !offered("SDD") {
             return Err("this form does not offer SEPA Direct Debit".into());
         }
-        if !means.sdd() && !(offered("CB") || offered("VISA") || offered("MASTERCARD")) {
+        let cards_offered = offered("CB") || offered("VISA") || offered("MASTERCARD");
+        if !means.sdd() && !cards_offered {
             return Err("this form does not offer cards".into());
         }
         if means.sdd() && get(&form, "vads_currency") != Some("978") {

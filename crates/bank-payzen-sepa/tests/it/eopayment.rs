@@ -23,28 +23,10 @@ fn python() -> Option<PathBuf> {
     })
 }
 
-/// eopayment's form for the same payment: its options are our shop's settings, its
-/// request's arguments the payer and the order, the fields it has no argument for passed
-/// first as it passes extra keyword arguments.
-const SCRIPT: &str = r#"
-import json, sys
-from unittest import mock
-import eopayment, eopayment.systempayv2 as sp
-a = json.loads(sys.argv[1])
-opts = dict(secret_test=a['key'], vads_site_id=a['site'], vads_ctx_mode='TEST',
-            signature_algo=a['algo'], normal_return_url=a['return'],
-            automatic_return_url=a['check'], vads_contrib=a['contrib'],
-            vads_payment_cards=a['cards'])
-p = eopayment.Payment('payzen', opts)
-p.backend._vads_trans_id = a['trans_id']
-with mock.patch.object(sp, 'isonow', return_value=a['date']):
-    sp.PARAMETERS[[x.name for x in sp.PARAMETERS].index('vads_trans_date')].default = lambda: a['date']
-    tid, kind, form = p.request(a['amount'], first_name=a['first'], last_name=a['last'],
-                               email=a['email'], orderid=a['order'], info1=a['info'],
-                               **dict(a['extra']))
-print(json.dumps({'url': form.url, 'method': form.method,
-                  'fields': [[f['name'], f['value']] for f in form.fields]}))
-"#;
+/// eopayment's form for the same payment (see the script).
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/eopayment_form.py")
+}
 
 #[test]
 fn the_one_off_card_form_is_eopayments_byte_for_byte() {
@@ -80,7 +62,8 @@ fn the_one_off_card_form_is_eopayments_byte_for_byte() {
             "extra": [["vads_cust_zip", "69001"], ["vads_cust_city", "Lyon"]],
         });
         let out = Command::new(&py)
-            .args(["-c", SCRIPT, &args.to_string()])
+            .arg(script())
+            .arg(args.to_string())
             .output()
             .expect("python runs");
         assert!(
