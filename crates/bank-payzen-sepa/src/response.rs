@@ -25,12 +25,19 @@ fn malformed(reason: impl Into<String>) -> PayzenError {
 }
 
 fn decode(raw: &[u8]) -> Result<String, PayzenError> {
+    let not_utf8 = |_| malformed("a value that is not UTF-8");
+    if !raw.iter().any(|&b| b == b'+' || b == b'%') {
+        // Most values: nothing to decode, one copy.
+        return std::str::from_utf8(raw)
+            .map(str::to_owned)
+            .map_err(not_utf8);
+    }
     let plus: Vec<u8> = raw
         .iter()
         .map(|&b| if b == b'+' { b' ' } else { b })
         .collect();
     let bytes: Vec<u8> = percent_encoding::percent_decode(&plus).collect();
-    String::from_utf8(bytes).map_err(|_| malformed("a value that is not UTF-8"))
+    String::from_utf8(bytes).map_err(|e| not_utf8(e.utf8_error()))
 }
 
 /// Cuts what is quoted back in an error to something printable and short.
