@@ -81,9 +81,22 @@ impl Inner {
         if !self.config.deliver {
             return;
         }
+        // The messages of one payment go in order, each delivered (or given up) before the
+        // next: a debit collected then returned must not arrive returned then collected.
+        let mut by_payment: Vec<Vec<Message>> = Vec::new();
         for m in pending {
+            match by_payment.iter_mut().find(|g| g[0].uuid == m.uuid) {
+                Some(g) => g.push(m),
+                None => by_payment.push(vec![m]),
+            }
+        }
+        for group in by_payment {
             let inner = self.clone();
-            self.rt.spawn(async move { inner.send(m).await });
+            self.rt.spawn(async move {
+                for m in group {
+                    inner.clone().send(m).await;
+                }
+            });
         }
     }
 

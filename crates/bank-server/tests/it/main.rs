@@ -9,3 +9,4 @@ mod edges;
 mod email;
 mod http;
 mod independent_ipn;
+mod payzen_demo;
