@@ -750,6 +750,16 @@ pub trait Acquirer: Send + Sync + fmt::Debug {
         })
     }
 
+    /// The event id under which the provider will notify the refund that
+    /// [`Acquirer::refund`] made and named `provider_reference` (PayPal's `Refunded` IPN,
+    /// PayZen's credit), when its notices report each refund rather than the total: the
+    /// engine records the refund under it, so the notice that follows is a duplicate, not
+    /// a second refund. `None` (the default) when notices give the total refunded or never
+    /// come.
+    fn refund_event_id(&self, _provider_reference: &str) -> Option<String> {
+        None
+    }
+
     /// Captures an authorised payment.
     ///
     /// # Errors

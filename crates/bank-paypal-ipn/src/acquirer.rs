@@ -469,6 +469,12 @@ impl Acquirer for PayPalIpn {
         self.decode(&ipn).map_err(|e| self.err(e))
     }
 
+    fn refund_event_id(&self, provider_reference: &str) -> Option<String> {
+        // A refund made through Payments v2 is notified by a `Refunded` IPN whose
+        // `txn_id` is the refund's id.
+        Some(format!("{provider_reference}:Refunded"))
+    }
+
     fn rejection_reply(&self, _error: &Error) -> Reply {
         // PayPal only looks at the status: a 200 stops its re-sends of a message that will
         // never verify; it is stored for review.

@@ -381,11 +381,13 @@ impl Payzen {
         v.reply = acknowledgement();
         v.authorisation = uuid.map(str::to_string);
         v.subscription_id = r.non_empty("vads_identifier").map(str::to_string);
-        v.event_id = Some(format!(
-            "{}:{}:{status}",
-            uuid.unwrap_or("-"),
-            if credit { "CREDIT" } else { "DEBIT" }
-        ));
+        // A credit (a refund) is one event whatever its later statuses: the id the engine
+        // also records when the refund is made through the API (`refund_event_id`).
+        v.event_id = Some(if credit {
+            format!("{}:CREDIT", uuid.unwrap_or("-"))
+        } else {
+            format!("{}:DEBIT:{status}", uuid.unwrap_or("-"))
+        });
         v.detail = json!({
             "trans_status": status, "url_check_src": src, "operation_type": r.get("vads_operation_type"),
             "trans_id": r.get("vads_trans_id"), "trans_date": r.get("vads_trans_date"),
@@ -577,6 +579,10 @@ impl Acquirer for Payzen {
 
     fn rejection_reply(&self, _error: &Error) -> Reply {
         Reply::text(400, "KO")
+    }
+
+    fn refund_event_id(&self, provider_reference: &str) -> Option<String> {
+        Some(format!("{provider_reference}:CREDIT"))
     }
 
     async fn refund(

@@ -100,6 +100,9 @@ impl Acquirer for Scripted {
         v.detail = serde_json::json!({ "answer": if paid { "00000" } else { "00021" } });
         Ok(v)
     }
+    fn refund_event_id(&self, provider_reference: &str) -> Option<String> {
+        Some(format!("{provider_reference}:notice"))
+    }
     async fn cancel_subscription(
         &self,
         _first: &Transaction,
@@ -565,6 +568,96 @@ backend_test!(
                 (Status::Commande, 500)
             );
         }
+        ts.cleanup().await;
+    }
+);
+
+backend_test!(
+    a_refund_made_through_the_api_is_counted_once_whichever_of_answer_and_notice_comes_first,
+    |b: Backend| async move {
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let hooks = Arc::new(RecordingHooks::new());
+        let engine = Arc::new(scripted_engine(&ts, hooks.clone()).await);
+        let notice = |r: &str| {
+            scripted_post(&[
+                ("ref", r),
+                ("sig", "good"),
+                ("outcome", "refund"),
+                ("refund", "1000"),
+                ("event", "re_1:notice"),
+            ])
+        };
+        let ten = Money::from_minor(1000, Currency::EUR).unwrap();
+        // The API's answer first, then the provider's notice of the same refund.
+        let tx = eur(&engine, 3000, false).await;
+        engine
+            .handle_notification(
+                "psp",
+                scripted_post(&[
+                    ("ref", &tx.reference),
+                    ("sig", "good"),
+                    ("outcome", "paid"),
+                    ("amount", "3000"),
+                ]),
+            )
+            .await
+            .unwrap();
+        let after = engine
+            .refund(&tx.reference, Some(ten), "staff")
+            .await
+            .unwrap();
+        assert_eq!(after.refunded.minor(), 1000);
+        let r = engine
+            .handle_notification("psp", notice(&tx.reference))
+            .await
+            .unwrap();
+        assert_eq!(r.effect, Effect::Duplicate);
+        let now = engine.transaction(&tx.reference).await.unwrap();
+        assert_eq!(
+            (now.refunded.minor(), now.refund_pending.minor()),
+            (1000, 0)
+        );
+        ts.cleanup().await;
+
+        // The notice first, while the API call is under way (the scripted refund takes 50 ms;
+        // a store of its own: the scripted provider names every refund re_1).
+        let Some(ts) = TestStore::new(b).await else {
+            return;
+        };
+        let engine = Arc::new(scripted_engine(&ts, hooks.clone()).await);
+        let tx = eur(&engine, 3000, false).await;
+        engine
+            .handle_notification(
+                "psp",
+                scripted_post(&[
+                    ("ref", &tx.reference),
+                    ("sig", "good"),
+                    ("outcome", "paid"),
+                    ("amount", "3000"),
+                ]),
+            )
+            .await
+            .unwrap();
+        let staff = {
+            let engine = engine.clone();
+            let reference = tx.reference.clone();
+            tokio::spawn(async move { engine.refund(&reference, Some(ten), "staff").await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let r = engine
+            .handle_notification("psp", notice(&tx.reference))
+            .await
+            .unwrap();
+        assert_eq!(r.effect, Effect::PartiallyRefunded { total_minor: 1000 });
+        staff.await.unwrap().unwrap();
+        let now = engine.transaction(&tx.reference).await.unwrap();
+        assert_eq!(
+            (now.refunded.minor(), now.refund_pending.minor()),
+            (1000, 0),
+            "counted once, the reservation released"
+        );
         ts.cleanup().await;
     }
 );

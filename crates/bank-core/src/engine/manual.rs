@@ -209,10 +209,50 @@ impl Engine {
             Ok(op) => {
                 tracing::info!(reference = %tx.reference, %amount, provider_reference = ?op.provider_reference, manual = op.manual, "refunded");
                 let detail = json!({ "amount_minor": amount.minor(), "provider_reference": op.provider_reference, "manual": op.manual, "key": key });
-                let mut confirm =
-                    self.manual_intent(Event::Refund, Some(mode), staff, "refund", detail);
+                let event_id = op
+                    .provider_reference
+                    .as_deref()
+                    .and_then(|r| acq.refund_event_id(r));
+                let mut confirm = self.manual_intent(
+                    Event::Refund,
+                    Some(mode.clone()),
+                    staff,
+                    "refund",
+                    detail.clone(),
+                );
                 confirm.event = None;
                 confirm.staff_refund = Some(StaffRefund::Confirm(amount));
+                if let Some(event_id) = event_id {
+                    // Recorded under the id the provider's notice of this refund will bear,
+                    // so that the notice is a duplicate, not a second refund.
+                    let mut evidence = crate::acquirer::Notification::new(
+                        crate::acquirer::Channel::Server,
+                        crate::acquirer::HttpMethod::Post,
+                        self.clock.now(),
+                    );
+                    evidence.body = serde_json::to_vec(&detail).unwrap_or_default();
+                    confirm.notification = Some(crate::store::NewNotification {
+                        instance: mode,
+                        raw: evidence,
+                        verdict: crate::store::Verdict::Accepted,
+                        reason: Some(format!("refund by {staff} through the provider's API")),
+                        event_id: Some(event_id),
+                    });
+                    let (committed, after) = self.commit(TxKey::Id(tx.id), &confirm).await?;
+                    if committed == Committed::Duplicate {
+                        // The provider's notice came first and recorded the refund: only
+                        // the reservation is left to release.
+                        tracing::info!(reference = %tx.reference, "refund already recorded from the provider's notice");
+                        let mut release = reserve.clone();
+                        release.staff_refund = Some(StaffRefund::Release(amount));
+                        release.detail = json!({ "action": "refund", "staff": staff, "recorded_by": "provider notice" });
+                        self.commit(TxKey::Id(tx.id), &release).await?;
+                        return self.transaction(&tx.reference).await;
+                    }
+                    return after.ok_or_else(|| Error::UnknownTransaction {
+                        reference: tx.reference.clone(),
+                    });
+                }
                 self.manual_commit(tx, confirm, "refund").await
             }
             // Nothing happened at the provider (a refusal, or nothing sent): release.

@@ -220,3 +220,19 @@ fn a_recurring_transaction_without_a_schedule_gets_no_one_off_button() {
         Err(IpnError::Config { .. })
     ));
 }
+
+#[test]
+fn a_refund_made_through_the_api_is_recorded_under_its_refunded_ipns_event() {
+    use bank_core::Acquirer;
+    let acq = test_instance();
+    let v = decode(
+        &acq,
+        "txn_type=web_accept&payment_status=Refunded&txn_id=1JU08902781691411&parent_txn_id=8MC585209K746392H&mc_gross=-10.00&mc_currency=EUR",
+    )
+    .unwrap();
+    assert_eq!(
+        v.event_id,
+        acq.refund_event_id("1JU08902781691411"),
+        "the engine's record of the API refund makes this IPN a duplicate"
+    );
+}

@@ -350,7 +350,10 @@ impl SandboxHandle {
 
 impl bank_core::Sandbox for SandboxHandle {
     fn hint(&self) -> Option<String> {
-        Some("a local PayZen: test cards (approved, refused) and IBANs (collected, returned); SEPA debits are presented from the sandbox's API".into())
+        Some(format!(
+            "a local PayZen; card 4970 1000 0000 0003 pays, 0014 is refused; IBANs collected or returned, presented at {}/sandbox",
+            self.base_url()
+        ))
     }
 
     fn instance_options(&self) -> Vec<(String, String)> {

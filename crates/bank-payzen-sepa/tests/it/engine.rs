@@ -173,6 +173,23 @@ async fn refunds_go_through_the_api_and_a_back_office_refund_is_recorded() {
         .await
         .unwrap();
     assert_eq!(after.refunded.minor(), 1000);
+    // Were the shop's rules to notify refunds made through the API, that notice changes
+    // nothing: the refund was recorded under the credit's id.
+    let notice = sandbox()
+        .messages()
+        .into_iter()
+        .rev()
+        .find(|m| {
+            m.get("vads_operation_type") == Some("CREDIT")
+                && m.get("vads_order_id") == Some(tx.reference.as_str())
+        })
+        .unwrap();
+    let r = h
+        .notify(PayzenDriver::delivered(&notice, &h))
+        .await
+        .unwrap();
+    assert_eq!(r.effect, Effect::Duplicate, "counted once");
+    assert_eq!(h.reload(&tx).await.unwrap().refunded.minor(), 1000);
     // Another 5.00 refunded in PayZen's back office: its IPN adds it once.
     let uuid = after.authorisation.clone().unwrap();
     let m = sandbox().refund_in_back_office(&uuid, Some(500)).unwrap();
